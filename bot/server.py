@@ -1,0 +1,109 @@
+"""The Rasa server process: Rasa's own HTTP server plus what a practice needs around it.
+
+We build the Sanic app with Rasa's `configure_app` (so Rasa's channels, API and agent
+loading are the stock ones) and add three things before it starts:
+- the chat page and widget assets at `/` and `/widget/`;
+- an allow-list in front of Rasa's HTTP API: only `/model/parse`, `/version` and `/status`
+  are open; the conversation and model-management endpoints (which expose or change raw
+  conversation state) need RASA_API_TOKEN, and are closed when it is not set;
+- no stack trace or request echo in any error response.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import partial
+from pathlib import Path
+
+from sanic import Sanic, response
+from sanic.request import Request
+
+from bot.settings import REPO_ROOT, Settings
+
+logger = logging.getLogger(__name__)
+
+WIDGET_DIR = REPO_ROOT / "connectors" / "static"
+CREDENTIALS = REPO_ROOT / "bot" / "credentials.yml"
+OPEN_API_PATHS = ("/model/parse", "/version", "/status")
+
+
+def _is_open_path(path: str) -> bool:
+    return (
+        path == "/"
+        or path.startswith("/widget")
+        or path.startswith("/webhooks/")
+        or path in OPEN_API_PATHS
+    )
+
+
+def add_practice_routes(app: Sanic, settings: Settings) -> None:
+    index_page = WIDGET_DIR / "index.html"
+
+    async def guard_and_serve_root(request: Request):
+        path = request.path.rstrip("/") or "/"
+        if path == "/" and request.method in ("GET", "HEAD"):
+            return await response.file(index_page, mime_type="text/html; charset=utf-8")
+        if _is_open_path(request.path) or request.method == "OPTIONS":
+            return None
+        token = request.args.get("token") or request.headers.get("authorization", "")
+        if settings.api_token and token.replace("Bearer ", "") == settings.api_token:
+            return None
+        return response.json(
+            {"error": "This endpoint needs an API token (RASA_API_TOKEN)."}, status=403
+        )
+
+    app.register_middleware(guard_and_serve_root, "request")
+    app.static("/widget", str(WIDGET_DIR), name="widget_assets")
+
+    async def generic_error(request: Request, exception: Exception):
+        status = getattr(exception, "status_code", 500)
+        if status >= 500:
+            # Log the type only: the exception text may quote the message being handled.
+            logger.error("Unhandled %s on %s", type(exception).__name__, request.path)
+            message = "Something went wrong on our side. Please try again, or call the clinic."
+        else:
+            message = "That request could not be handled."
+        return response.json({"error": message}, status=status)
+
+    app.error_handler.add(Exception, generic_error)
+
+
+def build_app(settings: Settings) -> Sanic:
+    from rasa.core import agent, run
+    from rasa.core.utils import AvailableEndpoints
+
+    endpoints = AvailableEndpoints.read_endpoints(str(settings.write_endpoints()))
+    channels = run.create_http_input_channels(None, str(CREDENTIALS))
+    app = run.configure_app(
+        channels,
+        cors=None,
+        auth_token=settings.api_token,
+        enable_api=True,
+        port=settings.port,
+        endpoints=endpoints,
+    )
+    add_practice_routes(app, settings)
+    app.register_listener(
+        partial(run.load_agent_on_start, str(settings.model_path()), endpoints, None),
+        "before_server_start",
+    )
+    app.register_listener(run.close_resources, "after_server_stop")
+    return app
+
+
+def main() -> None:
+    from bot.logs import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    app = build_app(settings)
+    host = os.environ.get("HOST", "0.0.0.0")
+    logger.info("Clinic assistant listening on http://%s:%s/", host, settings.port)
+    # One worker: with the in-memory tracker store, workers would not share conversations.
+    # Scaled deployments run several of these processes behind a load balancer with Redis.
+    app.run(host=host, port=settings.port, workers=1, access_log=False)
+
+
+if __name__ == "__main__":
+    main()
