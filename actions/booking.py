@@ -1,0 +1,622 @@
+"""Appointments: book (also for a dependant), reschedule, cancel and list.
+
+The forms are declared in domain.yml; this module asks their dynamic questions (offers,
+confirmations), validates the answers and talks to the practice port. Booking itself
+happens when the patient confirms, and is atomic in the database: if someone else took
+the time a moment earlier, the patient is told and offered the next free times.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+from datetime import datetime, time, timedelta
+from types import SimpleNamespace
+from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import (
+    as_int,
+    clinic,
+    now_local,
+    practice_tz,
+    slot_from_dict,
+    slot_to_dict,
+    when_text,
+)
+from actions.practice import get_practice_system
+from actions.practice.port import SlotTaken
+from actions.scheduling import (
+    TimePreference,
+    filter_slots,
+    parse_choice,
+    parse_time_preference,
+    pick_offers,
+    slot_label,
+)
+from actions.verification import VerifiedFormValidation
+
+logger = logging.getLogger(__name__)
+
+OFFERS_PER_PAGE = 3
+# How far to look for the nearest alternatives when the asked-for range has nothing.
+ALTERNATIVE_HORIZON = timedelta(days=21)
+FORM_SLOTS = (
+    "appointment_for", "subject_patient_id", "visit_type", "provider_pref", "time_preference",
+    "offered_slots", "offer_page", "slot_choice", "booking_confirmed", "appointment_choice",
+    "cancel_confirmed",
+)
+WEEKDAYS = ["Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays"]
+
+
+def reset_form_slots() -> List[EventType]:
+    return [SlotSet(name, 0 if name == "offer_page" else None) for name in FORM_SLOTS]
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9 ]+", " ", (text or "").lower()).strip()
+
+
+def _best_match(text: str, options: Sequence[Tuple[str, Any]]) -> Optional[Any]:
+    """Match a typed answer to one of several labelled options: number, words, or fuzzy."""
+    typed = _norm(text)
+    if not typed:
+        return None
+    number = re.fullmatch(r"(?:option |number |no |#)?(\d{1,2})", typed)
+    if number and 1 <= int(number.group(1)) <= len(options):
+        return options[int(number.group(1)) - 1][1]
+    hits = [value for label, value in options if typed in _norm(label) or _norm(label) in typed]
+    if len(hits) == 1:
+        return hits[0]
+    labels = [_norm(label) for label, _ in options]
+    close = difflib.get_close_matches(typed, labels, n=1, cutoff=0.75)
+    if close:
+        return options[labels.index(close[0])][1]
+    return None
+
+
+def _button(title: str, payload: str) -> Dict[str, str]:
+    return {"title": title, "payload": payload}
+
+
+def _offer_line(slot) -> str:
+    return f"{slot_label(slot, practice_tz())} with {slot.provider_name} at {slot.location_name}"
+
+
+async def _closed_reasons(pref: TimePreference) -> List[str]:
+    """Why the asked-for dates have no times: closures and days the clinic never opens."""
+    reasons = []
+    closures = await get_practice_system().closures(pref.start_date, pref.end_date)
+    for closure in closures:
+        day = closure.date
+        reasons.append(f"we're closed on {day.strftime('%A')} {day.day} {day.strftime('%B')} ({closure.reason})")
+    open_days = {d.lower() for d in clinic().get("hours", {})}
+    names = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+    span = (pref.end_date - pref.start_date).days + 1
+    asked = {(pref.start_date + timedelta(days=i)).weekday() for i in range(min(span, 7))}
+    if pref.allowed_weekdays:
+        asked &= set(pref.allowed_weekdays)
+    shut = sorted(d for d in asked if names[d] not in open_days)
+    if shut and len(shut) == len(asked):
+        reasons.append("we're closed on " + " and ".join(WEEKDAYS[d] for d in shut))
+    return reasons
+
+
+async def find_offers(
+    text: str,
+    visit_type_id: int,
+    provider_id: Optional[int],
+    page: int,
+) -> Tuple[List[Any], Optional[str]]:
+    """Up to three free slots for the patient's words, and a note explaining any detour.
+
+    Returns ([], message) when the words cannot be understood or nothing is free at all.
+    """
+    now = now_local()
+    pref = parse_time_preference(text, now)
+    if pref is None:
+        return [], (
+            "Sorry, I didn't catch a day or time. You can say things like \"next Tuesday "
+            "afternoon\", \"asap\", \"after 3 on Friday\" or \"the 14th\"."
+        )
+    practice = get_practice_system()
+    tz = practice_tz()
+    note = None
+    if pref.in_past:
+        note = f"{pref.label} has already passed, so here are the nearest times from today."
+        matching: List[Any] = []
+    else:
+        start = max(datetime.combine(pref.start_date, time.min, tz), now)
+        end = datetime.combine(pref.end_date + timedelta(days=1), time.min, tz)
+        free = await practice.free_slots(visit_type_id, start, end, provider_id=provider_id)
+        matching = filter_slots(free, pref)
+        offers = pick_offers(matching, skip=page * OFFERS_PER_PAGE, n=OFFERS_PER_PAGE)
+        if offers:
+            return offers, None
+        if matching:
+            note = f"Those were all the free times for {pref.label}. Here are the next ones after that:"
+        else:
+            reasons = await _closed_reasons(pref)
+            why = "; ".join(reasons) if reasons else f"everything {pref.label} is booked"
+            note = f"Sorry, {why}. The nearest free times are:"
+    # Nearest alternatives: from the end of the asked-for range (or today), same time of day
+    # if possible, otherwise any time.
+    base = now if pref.in_past or not matching else max(
+        now, datetime.combine(pref.end_date + timedelta(days=1), time.min, tz)
+    )
+    if not matching and not pref.in_past:
+        base = max(now, datetime.combine(pref.start_date, time.min, tz))
+    free = await practice.free_slots(visit_type_id, base, base + ALTERNATIVE_HORIZON, provider_id=provider_id)
+    same_time = [
+        s for s in free
+        if (pref.earliest_time is None or s.starts_at.astimezone(tz).time() >= pref.earliest_time)
+        and (pref.latest_time is None or s.starts_at.astimezone(tz).time() < pref.latest_time)
+    ]
+    offers = pick_offers(same_time or free, skip=0, n=OFFERS_PER_PAGE)
+    if not offers:
+        return [], (
+            "I couldn't find any free times in the next few weeks. Please call us on "
+            f"{clinic()['phone_display']} and the team will find you a time."
+        )
+    return offers, note
+
+
+def offers_message(offers: Sequence[Any]) -> Tuple[str, List[Dict[str, str]]]:
+    lines = [f"{i}. {_offer_line(s)}" for i, s in enumerate(offers, 1)]
+    numbers = ", ".join(str(i) for i in range(1, len(offers) + 1))
+    text = (
+        "Here are the times I can offer:\n" + "\n".join(lines)
+        + f"\nReply {numbers}, or say \"none of these\" for other times."
+    )
+    buttons = [_button(f"{i}. {slot_label(s, practice_tz())}, {s.provider_name}", str(i)) for i, s in enumerate(offers, 1)]
+    buttons.append(_button("None of these", "/none_of_these"))
+    return text, buttons
+
+
+def appointment_summary(appt) -> Dict[str, Any]:
+    """What the conversation keeps about an appointment (no clinical detail)."""
+    return {
+        "id": appt.id,
+        "reference": appt.reference,
+        "patient_id": appt.patient_id,
+        "patient_first_name": appt.patient_first_name,
+        "visit_type_id": appt.visit_type_id,
+        "visit_type_name": appt.visit_type_name,
+        "provider_id": appt.provider_id,
+        "provider_name": appt.provider_name,
+        "location_name": appt.location_name,
+        "location_address": appt.location_address,
+        "prep_notes": appt.prep_notes,
+        "starts_at": appt.starts_at.isoformat(),
+    }
+
+
+def _within_notice(starts_at: datetime) -> bool:
+    hours = clinic().get("cancellation_policy", {}).get("notice_hours", 24)
+    return starts_at - now_local() < timedelta(hours=hours)
+
+
+def _policy_text() -> str:
+    return clinic().get("cancellation_policy", {}).get("text", "")
+
+
+async def _upcoming_for_family(tracker: Tracker) -> List[Any]:
+    """Upcoming appointments of the verified patient and their dependants, soonest first."""
+    practice = get_practice_system()
+    ids = [tracker.get_slot("verified_patient_id")]
+    ids += [d["id"] for d in (tracker.get_slot("dependants") or [])]
+    appts: List[Any] = []
+    for pid in ids:
+        appts += await practice.upcoming_appointments(pid, now_local())
+    return sorted(appts, key=lambda a: a.starts_at)
+
+
+def _appointment_line(appt, tracker: Tracker) -> str:
+    who = ""
+    if appt.patient_id != tracker.get_slot("verified_patient_id"):
+        who = f" for {appt.patient_first_name}"
+    return f"{appt.visit_type_name}{who} with {appt.provider_name}, {when_text(appt.starts_at)}, {appt.location_name}"
+
+
+# --- the forms --------------------------------------------------------------------------
+
+
+class _OfferingForm(VerifiedFormValidation):
+    """Shared steps of booking and rescheduling: time preference → offers → choice → confirm."""
+
+    def _search_target(self, tracker: Tracker) -> Tuple[int, Optional[int]]:
+        raise NotImplementedError
+
+    async def _offer(self, text: str, page: int, tracker: Tracker, dispatcher) -> Dict[Text, Any]:
+        visit_type_id, provider_id = self._search_target(tracker)
+        offers, note = await find_offers(text, visit_type_id, provider_id, page)
+        if note:
+            dispatcher.utter_message(text=note)
+        if not offers:
+            return {"time_preference": None, "offered_slots": None, "slot_choice": None}
+        return {
+            "time_preference": text,
+            "offered_slots": [slot_to_dict(s) for s in offers],
+            "offer_page": page,
+            "slot_choice": None,
+            "booking_confirmed": None,
+        }
+
+    async def validate_time_preference(self, value, dispatcher, tracker, domain):
+        return await self._offer(str(value or ""), 0, tracker, dispatcher)
+
+    async def _next_page(self, tracker, dispatcher) -> Dict[Text, Any]:
+        page = int(tracker.get_slot("offer_page") or 0) + 1
+        return await self._offer(tracker.get_slot("time_preference") or "asap", page, tracker, dispatcher)
+
+    async def validate_slot_choice(self, value, dispatcher, tracker, domain):
+        if isinstance(value, dict):  # already validated earlier in this turn
+            return {"slot_choice": value}
+        if value == "none_of_these" or _norm(str(value)) in ("none", "none of these", "neither", "other times"):
+            return await self._next_page(tracker, dispatcher)
+        offered = [slot_from_dict(s) for s in tracker.get_slot("offered_slots") or []]
+        index = parse_choice(str(value or ""), offered)
+        if index is None:
+            numbers = ", ".join(str(i) for i in range(1, len(offered) + 1))
+            dispatcher.utter_message(text=f"Please reply {numbers}, or say \"none of these\" for other times.")
+            return {"slot_choice": None}
+        return await self.choose(offered[index], dispatcher, tracker)
+
+    async def choose(self, slot, dispatcher, tracker) -> Dict[Text, Any]:
+        return {"slot_choice": {"slot": slot_to_dict(slot), "hold_id": None}}
+
+    async def _taken(self, dispatcher, tracker) -> Dict[Text, Any]:
+        dispatcher.utter_message(text="Sorry, someone has just taken that time.")
+        return await self._offer(tracker.get_slot("time_preference") or "asap", 0, tracker, dispatcher)
+
+
+class ValidateBookingForm(_OfferingForm):
+    def name(self) -> Text:
+        return "validate_booking_form"
+
+    async def slots_after_verification(self, slots, tracker):
+        if not tracker.get_slot("dependants"):
+            slots = [s for s in slots if s != "appointment_for"]
+        return slots
+
+    def _search_target(self, tracker):
+        provider = tracker.get_slot("provider_pref")
+        return int(tracker.get_slot("visit_type")), (None if provider == "any" else int(provider))
+
+    async def validate_appointment_for(self, value, dispatcher, tracker, domain):
+        text = _norm(str(value or ""))
+        if text in ("me", "myself", "i", "self", "for me", "just me", "mine"):
+            return {"appointment_for": "self", "subject_patient_id": tracker.get_slot("verified_patient_id")}
+        dependants = tracker.get_slot("dependants") or []
+        options = [("myself", tracker.get_slot("verified_patient_id"))] + [
+            (d["first_name"], d["id"]) for d in dependants
+        ]
+        text = re.sub(r"^(for )?(my )?(son|daughter|child|kid|ward) ?", "", text) or text
+        chosen = _best_match(text, options)
+        if chosen is None:
+            names = ", ".join(d["first_name"] for d in dependants)
+            dispatcher.utter_message(text=f"Who is the appointment for: you, or {names}?")
+            return {"appointment_for": None}
+        return {"appointment_for": str(chosen), "subject_patient_id": chosen}
+
+    async def validate_visit_type(self, value, dispatcher, tracker, domain):
+        visit_types = await get_practice_system().visit_types()
+        chosen = _best_match(str(value or ""), [(v.name, v.id) for v in visit_types])
+        if chosen is None:
+            dispatcher.utter_message(text="Please pick one of the visit types by number.")
+            return {"visit_type": None}
+        return {"visit_type": str(chosen)}
+
+    async def validate_provider_pref(self, value, dispatcher, tracker, domain):
+        text = _norm(str(value or ""))
+        if text in ("any", "anyone", "no preference", "none", "dont mind", "don t mind", "doesn t matter", "whoever", "first available", "0"):
+            return {"provider_pref": "any"}
+        providers = await get_practice_system().providers(int(tracker.get_slot("visit_type")))
+        options = [("no preference", "any")] + [(p.display_name, str(p.id)) for p in providers]
+        chosen = _best_match(re.sub(r"^(dr|doctor|nurse|np)\s+", "", text), options) or _best_match(text, options)
+        if chosen is None:
+            dispatcher.utter_message(text="Please pick a clinician by number, or say \"no preference\".")
+            return {"provider_pref": None}
+        return {"provider_pref": chosen}
+
+    async def choose(self, slot, dispatcher, tracker):
+        patient_id = tracker.get_slot("subject_patient_id") or tracker.get_slot("verified_patient_id")
+        try:
+            hold_id = await get_practice_system().hold_slot(patient_id, slot, holder_key=tracker.sender_id)
+        except SlotTaken:
+            return await self._taken(dispatcher, tracker)
+        return {"slot_choice": {"slot": slot_to_dict(slot), "hold_id": hold_id}}
+
+    async def validate_booking_confirmed(self, value, dispatcher, tracker, domain):
+        if value is not True:
+            dispatcher.utter_message(text="No problem, I haven't booked that.")
+            return await self._next_page(tracker, dispatcher)
+        choice = tracker.get_slot("slot_choice") or {}
+        patient_id = tracker.get_slot("subject_patient_id") or tracker.get_slot("verified_patient_id")
+        try:
+            appt = await get_practice_system().book(
+                patient_id,
+                slot_from_dict(choice["slot"]),
+                hold_id=choice.get("hold_id"),
+                booked_by_patient_id=tracker.get_slot("verified_patient_id"),
+            )
+        except SlotTaken:
+            return await self._taken(dispatcher, tracker)
+        return {"booking_confirmed": True, "last_appointment": appointment_summary(appt)}
+
+
+class ValidateRescheduleForm(_OfferingForm):
+    def name(self) -> Text:
+        return "validate_reschedule_form"
+
+    async def slots_after_verification(self, slots, tracker):
+        if tracker.get_slot("appointment_choice") is None and not await _upcoming_for_family(tracker):
+            return []  # nothing to move: the finishing action says so
+        return slots
+
+    def _search_target(self, tracker):
+        appt = tracker.get_slot("appointment_choice") or {}
+        return int(appt["visit_type_id"]), int(appt["provider_id"])
+
+    async def validate_appointment_choice(self, value, dispatcher, tracker, domain):
+        return await _validate_appointment_choice(value, dispatcher, tracker)
+
+    async def validate_booking_confirmed(self, value, dispatcher, tracker, domain):
+        if value is not True:
+            dispatcher.utter_message(text="No problem, I haven't changed anything.")
+            return await self._next_page(tracker, dispatcher)
+        appt = tracker.get_slot("appointment_choice")
+        choice = tracker.get_slot("slot_choice") or {}
+        try:
+            moved = await get_practice_system().reschedule(
+                appt["id"], appt["patient_id"], slot_from_dict(choice["slot"])
+            )
+        except SlotTaken:
+            return await self._taken(dispatcher, tracker)
+        return {"booking_confirmed": True, "last_appointment": appointment_summary(moved)}
+
+
+class ValidateCancelForm(VerifiedFormValidation):
+    def name(self) -> Text:
+        return "validate_cancel_form"
+
+    async def slots_after_verification(self, slots, tracker):
+        if tracker.get_slot("appointment_choice") is None and not await _upcoming_for_family(tracker):
+            return []
+        return slots
+
+    async def validate_appointment_choice(self, value, dispatcher, tracker, domain):
+        return await _validate_appointment_choice(value, dispatcher, tracker)
+
+
+class ValidateAppointmentsForm(VerifiedFormValidation):
+    def name(self) -> Text:
+        return "validate_appointments_form"
+
+
+async def _validate_appointment_choice(value, dispatcher, tracker) -> Dict[Text, Any]:
+    if isinstance(value, dict):
+        return {"appointment_choice": value}
+    appts = await _upcoming_for_family(tracker)
+    offered = [SimpleNamespace(starts_at=a.starts_at) for a in appts]
+    index = parse_choice(str(value or ""), offered)
+    if index is None:
+        index = _best_match(str(value or ""), [(_appointment_line(a, tracker), i) for i, a in enumerate(appts)])
+    if index is None:
+        dispatcher.utter_message(text="Please reply with the number of the appointment.")
+        return {"appointment_choice": None}
+    return {"appointment_choice": appointment_summary(appts[index])}
+
+
+# --- questions with dynamic content ------------------------------------------------------
+
+
+class ActionAskAppointmentFor(Action):
+    def name(self) -> Text:
+        return "action_ask_appointment_for"
+
+    async def run(self, dispatcher, tracker, domain):
+        dependants = tracker.get_slot("dependants") or []
+        buttons = [_button("Myself", "myself")] + [_button(d["first_name"], d["first_name"]) for d in dependants]
+        dispatcher.utter_message(text="Who is the appointment for?", buttons=buttons)
+        return []
+
+
+class ActionAskVisitType(Action):
+    def name(self) -> Text:
+        return "action_ask_visit_type"
+
+    async def run(self, dispatcher, tracker, domain):
+        visit_types = await get_practice_system().visit_types()
+        lines = [f"{i}. {v.name} ({v.duration_minutes} min)" for i, v in enumerate(visit_types, 1)]
+        dispatcher.utter_message(
+            text="What kind of visit do you need?\n" + "\n".join(lines),
+            buttons=[_button(f"{v.name} ({v.duration_minutes} min)", str(i)) for i, v in enumerate(visit_types, 1)],
+        )
+        return []
+
+
+class ActionAskProviderPref(Action):
+    def name(self) -> Text:
+        return "action_ask_provider_pref"
+
+    async def run(self, dispatcher, tracker, domain):
+        providers = await get_practice_system().providers(as_int(tracker.get_slot("visit_type")))
+        lines = ["0. No preference"] + [f"{i}. {p.display_name}" for i, p in enumerate(providers, 1)]
+        buttons = [_button("No preference", "no preference")] + [
+            _button(p.display_name, p.display_name) for p in providers
+        ]
+        dispatcher.utter_message(
+            text="Would you like to see a particular clinician?\n" + "\n".join(lines), buttons=buttons
+        )
+        return []
+
+
+class ActionAskSlotChoice(Action):
+    def name(self) -> Text:
+        return "action_ask_slot_choice"
+
+    async def run(self, dispatcher, tracker, domain):
+        offers = [slot_from_dict(s) for s in tracker.get_slot("offered_slots") or []]
+        text, buttons = offers_message(offers)
+        dispatcher.utter_message(text=text, buttons=buttons)
+        return []
+
+
+class ActionAskBookingConfirmed(Action):
+    def name(self) -> Text:
+        return "action_ask_booking_confirmed"
+
+    async def run(self, dispatcher, tracker, domain):
+        slot = slot_from_dict((tracker.get_slot("slot_choice") or {})["slot"])
+        visit = await _visit_type_name(tracker)
+        moving = tracker.active_loop.get("name") == "reschedule_form"
+        verb = "Move your appointment to" if moving else f"Book {visit} for"
+        text = f"{verb} {when_text(slot.starts_at)} with {slot.provider_name} at {slot.location_name}?"
+        if moving:
+            old = tracker.get_slot("appointment_choice") or {}
+            if old.get("starts_at") and _within_notice(datetime.fromisoformat(old["starts_at"])):
+                text += f"\nPlease note: your current appointment is less than 24 hours away. {_policy_text()}"
+        dispatcher.utter_message(
+            text=text + "\nReply yes to confirm, or \"other times\".",
+            buttons=[_button("Yes, confirm", "/affirm"), _button("Other times", "/none_of_these")],
+        )
+        return []
+
+
+async def _visit_type_name(tracker: Tracker) -> str:
+    if tracker.active_loop.get("name") == "reschedule_form":
+        return (tracker.get_slot("appointment_choice") or {}).get("visit_type_name", "the appointment")
+    vt_id = as_int(tracker.get_slot("visit_type"))
+    for vt in await get_practice_system().visit_types():
+        if vt.id == vt_id:
+            return f"a {vt.name.lower()}"
+    return "the appointment"
+
+
+class ActionAskAppointmentChoice(Action):
+    def name(self) -> Text:
+        return "action_ask_appointment_choice"
+
+    async def run(self, dispatcher, tracker, domain):
+        appts = await _upcoming_for_family(tracker)
+        verb = "move" if tracker.active_loop.get("name") == "reschedule_form" else "cancel"
+        lines = [f"{i}. {_appointment_line(a, tracker)}" for i, a in enumerate(appts, 1)]
+        dispatcher.utter_message(
+            text=f"Which appointment would you like to {verb}?\n" + "\n".join(lines),
+            buttons=[_button(f"{i}. {when_text(a.starts_at)}", str(i)) for i, a in enumerate(appts, 1)],
+        )
+        return []
+
+
+class ActionAskCancelConfirmed(Action):
+    def name(self) -> Text:
+        return "action_ask_cancel_confirmed"
+
+    async def run(self, dispatcher, tracker, domain):
+        appt = tracker.get_slot("appointment_choice") or {}
+        starts = datetime.fromisoformat(appt["starts_at"])
+        text = f"Cancel your {appt['visit_type_name']} with {appt['provider_name']} on {when_text(starts)}?"
+        if _within_notice(starts):
+            text += f"\nThis appointment is less than 24 hours away. {_policy_text()}"
+        dispatcher.utter_message(
+            text=text,
+            buttons=[_button("Yes, cancel it", "/affirm"), _button("No, keep it", "/deny")],
+        )
+        return []
+
+
+# --- what happens when a form completes -----------------------------------------------------
+
+
+def _confirmation_text(appt: Dict[str, Any], moved: bool) -> str:
+    starts = datetime.fromisoformat(appt["starts_at"])
+    lines = [
+        ("Done, your appointment is moved." if moved else "You're booked.")
+        + f" {appt['visit_type_name']} with {appt['provider_name']}",
+        f"When: {when_text(starts)}",
+        f"Where: {appt['location_name']}, {appt['location_address']}",
+        f"Reference: {appt['reference']}",
+    ]
+    if appt.get("prep_notes"):
+        lines.append(f"Before you come: {appt['prep_notes']}")
+    lines.append(_policy_text())
+    return "\n".join(lines)
+
+
+def _unverified_reply(tracker: Tracker, dispatcher: CollectingDispatcher) -> bool:
+    if tracker.get_slot("verified_patient_id") is None:
+        dispatcher.utter_message(
+            text=f"I wasn't able to verify your identity, so nothing was changed. You can call us on {clinic()['phone_display']}."
+        )
+        return True
+    return False
+
+
+class ActionFinishBooking(Action):
+    def name(self) -> Text:
+        return "action_finish_booking"
+
+    async def run(self, dispatcher, tracker, domain):
+        if not _unverified_reply(tracker, dispatcher):
+            appt = tracker.get_slot("last_appointment")
+            if tracker.get_slot("booking_confirmed") is True and appt:
+                dispatcher.utter_message(text=_confirmation_text(appt, moved=False))
+        return reset_form_slots()
+
+
+class ActionFinishReschedule(Action):
+    def name(self) -> Text:
+        return "action_finish_reschedule"
+
+    async def run(self, dispatcher, tracker, domain):
+        if not _unverified_reply(tracker, dispatcher):
+            if tracker.get_slot("appointment_choice") is None:
+                dispatcher.utter_message(text="You don't have any upcoming appointments to move. Would you like to book one?")
+            elif tracker.get_slot("booking_confirmed") is True:
+                dispatcher.utter_message(text=_confirmation_text(tracker.get_slot("last_appointment"), moved=True))
+        return reset_form_slots()
+
+
+class ActionFinishCancel(Action):
+    def name(self) -> Text:
+        return "action_finish_cancel"
+
+    async def run(self, dispatcher, tracker, domain):
+        if _unverified_reply(tracker, dispatcher):
+            return reset_form_slots()
+        appt = tracker.get_slot("appointment_choice")
+        if appt is None:
+            dispatcher.utter_message(text="You don't have any upcoming appointments to cancel.")
+        elif tracker.get_slot("cancel_confirmed") is True:
+            cancelled = await get_practice_system().cancel(appt["id"], appt["patient_id"])
+            dispatcher.utter_message(
+                text=(
+                    f"Your appointment on {when_text(cancelled.starts_at)} is cancelled "
+                    f"(reference {cancelled.reference}). Would you like to book another time?"
+                )
+            )
+        else:
+            dispatcher.utter_message(text="Okay, I've kept your appointment as it is.")
+        return reset_form_slots()
+
+
+class ActionListAppointments(Action):
+    def name(self) -> Text:
+        return "action_list_appointments"
+
+    async def run(self, dispatcher, tracker, domain):
+        if _unverified_reply(tracker, dispatcher):
+            return reset_form_slots()
+        appts = await _upcoming_for_family(tracker)
+        if not appts:
+            dispatcher.utter_message(text="You don't have any upcoming appointments. Would you like to book one?")
+        else:
+            lines = [f"{i}. {_appointment_line(a, tracker)}" for i, a in enumerate(appts, 1)]
+            dispatcher.utter_message(text="Your upcoming appointments:\n" + "\n".join(lines))
+        return reset_form_slots()

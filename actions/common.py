@@ -1,0 +1,70 @@
+"""Shared helpers for the action modules: clinic content, time, and slot (de)serialisation."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Dict, Optional
+from zoneinfo import ZoneInfo
+
+import yaml
+
+CONTENT_DIR = Path(__file__).resolve().parent.parent / "bot" / "content"
+
+
+def load_content(name: str) -> dict:
+    """A practice-editable YAML file, re-read when it changes (no restart needed)."""
+    path = CONTENT_DIR / name
+    return _load_cached(str(path), path.stat().st_mtime)
+
+
+@functools.lru_cache(maxsize=32)
+def _load_cached(path: str, _mtime: float) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def clinic() -> dict:
+    return load_content("clinic.yml")
+
+
+def practice_tz() -> ZoneInfo:
+    return ZoneInfo(clinic().get("timezone", "America/Chicago"))
+
+
+def now_local() -> datetime:
+    return datetime.now(practice_tz())
+
+
+def when_text(moment: datetime) -> str:
+    """'Tuesday 2 December at 2:30 pm' in the practice's time zone."""
+    local = moment.astimezone(practice_tz())
+    hour = local.strftime("%I").lstrip("0")
+    minutes = "" if local.minute == 0 else local.strftime(":%M")
+    return f"{local.strftime('%A')} {local.day} {local.strftime('%B')} at {hour}{minutes} {local.strftime('%p').lower()}"
+
+
+def slot_to_dict(slot: Any) -> Dict[str, Any]:
+    """A port Slot as JSON-safe data for a Rasa slot (datetimes as ISO strings)."""
+    data = asdict(slot)
+    for key in ("starts_at", "ends_at"):
+        data[key] = data[key].isoformat()
+    return data
+
+
+def slot_from_dict(data: Dict[str, Any]):
+    from actions.practice.port import Slot
+
+    values = dict(data)
+    for key in ("starts_at", "ends_at"):
+        values[key] = datetime.fromisoformat(values[key])
+    return Slot(**values)
+
+
+def as_int(value: Any) -> Optional[int]:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

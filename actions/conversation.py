@@ -1,0 +1,188 @@
+"""Conversation-level actions: session start with the AI disclosure, greeting, clinic
+information, leaving a form, fallbacks, emergencies and reaching a person."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.booking import reset_form_slots
+from actions.common import clinic, load_content
+
+logger = logging.getLogger(__name__)
+
+
+def _menu_buttons() -> List[Dict[str, str]]:
+    return [
+        {"title": "Book an appointment", "payload": "/book_appointment"},
+        {"title": "Change an appointment", "payload": "/reschedule_appointment"},
+        {"title": "Cancel an appointment", "payload": "/cancel_appointment"},
+        {"title": "My appointments", "payload": "/list_appointments"},
+        {"title": "Talk to a person", "payload": "/human_handoff"},
+    ]
+
+
+class ActionSessionStart(Action):
+    """Every session's first reply says this is an automated assistant (content file)."""
+
+    def name(self) -> Text:
+        return "action_session_start"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        disclosure = load_content("disclosure.yml")
+        dispatcher.utter_message(text=" ".join(disclosure["text"].split()))
+        return [
+            SessionStarted(),
+            SlotSet("disclosure_version", disclosure.get("version")),
+            ActionExecuted("action_listen"),
+        ]
+
+
+class ActionGreet(Action):
+    def name(self) -> Text:
+        return "action_greet"
+
+    async def run(self, dispatcher, tracker, domain):
+        dispatcher.utter_message(text="Hello! What can I help you with today?", buttons=_menu_buttons())
+        return []
+
+
+class ActionClinicInfo(Action):
+    """Hours and parking from bot/content/clinic.yml (editable without retraining)."""
+
+    def name(self) -> Text:
+        return "action_clinic_info"
+
+    async def run(self, dispatcher, tracker, domain):
+        info = clinic()
+        if tracker.latest_message.get("intent", {}).get("name") == "ask_parking":
+            dispatcher.utter_message(text=" ".join(info["parking_text"].split()))
+        else:
+            dispatcher.utter_message(text=f"Our hours: {info['hours_text']}")
+        return []
+
+
+class ActionStopForm(Action):
+    def name(self) -> Text:
+        return "action_stop_form"
+
+    async def run(self, dispatcher, tracker, domain):
+        dispatcher.utter_message(
+            text="Okay, I've stopped. Nothing has been booked or changed. Is there anything else I can help with?"
+        )
+        return reset_form_slots()
+
+
+class ActionFallback(Action):
+    """Ask to rephrase; after two misunderstandings in a row, offer a person."""
+
+    def name(self) -> Text:
+        return "action_fallback"
+
+    async def run(self, dispatcher, tracker, domain):
+        if _previous_turn_was_fallback(tracker):
+            dispatcher.utter_message(
+                text=(
+                    "Sorry, I'm still not understanding. Would you like to talk to a person? "
+                    f"You can also call us on {clinic()['phone_display']}."
+                ),
+                buttons=[{"title": "Talk to a person", "payload": "/human_handoff"}],
+            )
+        else:
+            dispatcher.utter_message(response="utter_default", buttons=_menu_buttons())
+        return []
+
+
+def _previous_turn_was_fallback(tracker: Tracker) -> bool:
+    """Whether the bot's last action before this user message was also a fallback."""
+    user_turns = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            user_turns += 1
+        elif event.get("event") == "action" and user_turns >= 1:
+            name = event.get("name")
+            if name in ("action_listen", "action_session_start", None):
+                continue
+            return name == "action_fallback"
+    return False
+
+
+class ActionEmergency(Action):
+    """Fixed wording from bot/content/emergency.yml; never offers booking instead."""
+
+    def name(self) -> Text:
+        return "action_emergency"
+
+    async def run(self, dispatcher, tracker, domain):
+        content = load_content("emergency.yml")
+        category = None
+        for entity in tracker.latest_message.get("entities", []):
+            if entity.get("entity") == "emergency_category":
+                category = entity.get("value")
+        dispatcher.utter_message(text=emergency_reply(content, category))
+        logger.warning("Emergency interrupt in a conversation (category %s)", category or "unknown")
+        return reset_form_slots()
+
+
+def emergency_reply(content: Dict[str, Any], category: Any) -> str:
+    replies = content.get("replies", {})
+    reply = replies.get(category) or replies.get("default")
+    number = content.get("emergency_number", "911")
+    return " ".join(str(reply).replace("{emergency_number}", number).split())
+
+
+class ActionHumanHandoff(Action):
+    def name(self) -> Text:
+        return "action_human_handoff"
+
+    async def run(self, dispatcher, tracker, domain):
+        info = clinic()
+        dispatcher.utter_message(
+            text=(
+                f"To talk to a person, please call our team on {info['phone_display']} "
+                f"({info['hours_text']})."
+            )
+        )
+        return reset_form_slots()
+
+
+class ActionAiUse(Action):
+    def name(self) -> Text:
+        return "action_ai_use"
+
+    async def run(self, dispatcher, tracker, domain):
+        disclosure = load_content("disclosure.yml")
+        dispatcher.utter_message(text=" ".join(disclosure["text"].split()))
+        return []
+
+
+class ActionRefillUnavailable(Action):
+    """Refill requests are not handled in chat yet; say so and say where to go."""
+
+    def name(self) -> Text:
+        return "action_refill_unavailable"
+
+    async def run(self, dispatcher, tracker, domain):
+        dispatcher.utter_message(
+            text=(
+                "I can't take prescription refill requests in this chat yet. Please call the "
+                f"clinic on {clinic()['phone_display']} or ask your pharmacy to send us a request."
+            )
+        )
+        return []
+
+
+class ActionStaffOnly(Action):
+    def name(self) -> Text:
+        return "action_staff_only"
+
+    async def run(self, dispatcher, tracker, domain):
+        dispatcher.utter_message(
+            text="Sorry, I can't help with that here. I can book, move or cancel appointments, or connect you with a person.",
+            buttons=_menu_buttons(),
+        )
+        return []
