@@ -1,0 +1,133 @@
+"""End to end: both servers started as `make run` starts them, a patient books over REST,
+and the appointment is in the practice database. Also the HTTP contracts and bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import uuid
+
+import pytest
+
+from actions.practice.seed import DEMO_PATIENT
+from tests.harness import RunningAssistant, buttons, texts
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def assistant(tmp_path_factory):
+    running = RunningAssistant(tmp_path_factory.mktemp("var")).start()
+    yield running
+    assert running.stop() == 0, "the assistant did not stop cleanly on Ctrl-C"
+
+
+def _dob_text() -> str:
+    dob = DEMO_PATIENT[1]
+    return f"{dob.month:02d}/{dob.day:02d}/{dob.year}"
+
+
+def test_chat_page_is_served_at_the_root(assistant):
+    import urllib.request
+
+    with urllib.request.urlopen(assistant.base + "/", timeout=10) as resp:
+        page = resp.read().decode()
+    assert "automated assistant" in page
+    with urllib.request.urlopen(assistant.base + "/widget/chat.js", timeout=10) as resp:
+        assert b"textContent" in resp.read()
+
+
+def test_patient_books_an_appointment_and_it_is_in_the_database(assistant):
+    sender = uuid.uuid4().hex
+    first = assistant.say(sender, "hi")
+    assert "automated assistant" in texts(first)
+
+    assert "full name" in texts(assistant.say(sender, "I'd like to book an appointment"))
+    assert "date of birth" in texts(assistant.say(sender, DEMO_PATIENT[0]))
+    reply = assistant.say(sender, _dob_text())
+    assert "verified" in texts(reply)
+    if "Who is the appointment for" in texts(reply):
+        reply = assistant.say(sender, "myself")
+    assert "What kind of visit" in texts(reply)
+    assert "clinician" in texts(assistant.say(sender, "1"))
+    assert "When would suit you" in texts(assistant.say(sender, "no preference"))
+
+    offers = assistant.say(sender, "next week afternoon")
+    assert "Here are the times" in texts(offers), texts(offers)
+    assert [b["payload"] for b in buttons(offers)][:1] == ["1"]
+
+    confirm = assistant.say(sender, "2")
+    assert "Reply yes to confirm" in texts(confirm), texts(confirm)
+    booked = assistant.say(sender, "yes")
+    summary = texts(booked)
+    assert "You're booked" in summary, summary
+    reference = re.search(r"Reference: (APT-[A-Z0-9]+)", summary).group(1)
+    assert "24 hours" in summary  # the cancellation policy is explained
+
+    with sqlite3.connect(assistant.var_dir / "practice.db") as db:
+        rows = db.execute(
+            "SELECT status FROM appointments WHERE reference = ?", (reference,)
+        ).fetchall()
+    assert rows == [("booked",)]
+
+
+def test_wrong_date_of_birth_is_refused_without_saying_which_field(assistant):
+    sender = uuid.uuid4().hex
+    assistant.say(sender, "show my appointments")
+    assistant.say(sender, DEMO_PATIENT[0])
+    reply = texts(assistant.say(sender, "01/01/1901"))
+    assert "couldn't match those details" in reply
+    assert "date of birth" not in reply.split("couldn't match")[1].split(".")[0]
+
+
+@pytest.mark.parametrize(
+    "text,intent",
+    [
+        ("i want to book an appt", "book_appointment"),
+        ("can i move my appointment to another day", "reschedule_appointment"),
+        ("I need to cancel my appointment", "cancel_appointment"),
+        ("I'm having crushing chest pain", "emergency"),
+        ("i dont want to be here anymore", "emergency"),
+        ("can I talk to a real person", "human_handoff"),
+    ],
+)
+def test_model_parse_returns_contract_intents(assistant, text, intent):
+    assert assistant.parse(text)["intent"]["name"] == intent
+
+
+def test_conversation_api_is_closed_without_a_token(assistant):
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(assistant.base + "/conversations/someone/tracker", timeout=10)
+    assert err.value.code == 403
+
+
+BAD_INPUTS = [
+    "",
+    "a" * 10_000,
+    "😀😀😀🙃",
+    "Quiero una cita para mañana por la mañana",
+    "\x00\x01\x02hello\x1b[31m",
+    "\ud83d",  # a lone surrogate, as broken clients send
+]
+
+
+@pytest.mark.parametrize("text", BAD_INPUTS, ids=["empty", "10kB", "emoji", "spanish", "control", "surrogate"])
+def test_bad_input_gets_a_reply_not_an_error(assistant, text):
+    sender = uuid.uuid4().hex
+    body = json.dumps({"sender": sender, "message": text}).encode("utf-8", "surrogatepass")
+    status, raw = assistant.post("/webhooks/rest/webhook", body)
+    assert status == 200, raw[:200]
+    assert b"Traceback" not in raw
+    assert texts(assistant.say(sender, "hi"))  # the conversation still works afterwards
+
+
+def test_random_bytes_do_not_crash_the_server(assistant):
+    import os
+
+    status, raw = assistant.post("/webhooks/rest/webhook", os.urandom(512), "application/octet-stream")
+    assert status < 500 and b"Traceback" not in raw
+    assert assistant.get_json("/version")["version"]
