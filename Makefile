@@ -58,7 +58,7 @@ shell: $(STAMP) $(MODEL)
 	$(PY) -m bot shell
 
 validate: $(STAMP)
-	$(PY) -m rasa data validate --config config.yml --domain domain.yml --data nlu_data --fail-on-warnings
+	$(PY) -m rasa data validate --config config.yml --domain domain.yml --data nlu_data
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests
