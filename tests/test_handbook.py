@@ -1,0 +1,183 @@
+"""Staff handbook answers: retrieval, decisions, live reload, Slack formatting, evaluation."""
+import os
+from pathlib import Path
+
+import pytest
+
+from actions import handbook_eval
+from actions.handbook import DEFAULT_HANDBOOK_DIR, Handbook, format_answer, tokenize
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return Handbook(DEFAULT_HANDBOOK_DIR, reload_check_seconds=3600)
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+SMALL_HANDBOOK = {
+    "README.md": "# About\n\nOwner: Practice manager (Alex Notreal)\n\n## Editing\nEdit the markdown files.\n",
+    "parking.md": (
+        "# Staff parking\n\nOwner: Facilities lead (Pat Placeholder)\n\n"
+        "## Staff parking permits\nStaff park in the north lot with a green permit from facilities.\n\n"
+        "## Visitor parking permits\nVisitors park in the south lot with a yellow permit from reception.\n"
+    ),
+    "fridge.md": (
+        "# Vaccine fridge\n\nOwner: Vaccine coordinator\n\n"
+        "## Temperature range\nKeep the vaccine refrigerator between 2 and 8 degrees Celsius.\n"
+    ),
+}
+
+
+@pytest.fixture
+def small(tmp_path):
+    for name, text in SMALL_HANDBOOK.items():
+        write(tmp_path, name, text)
+    return tmp_path
+
+
+def test_staff_shorthand_is_expanded_the_same_way_in_questions_and_handbook():
+    assert tokenize("pt rx appt") == tokenize("patient prescription appointment")
+    assert tokenize("fridge temp") == tokenize("refrigerator temperature")
+    assert tokenize("EMR") == tokenize("EHR")
+    assert tokenize("PA") == tokenize("prior authorization") == tokenize("prior auth")
+    assert tokenize("on call") == tokenize("on-call") == tokenize("oncall")
+    assert tokenize("prior authorisation") == tokenize("prior authorization")
+
+
+@pytest.mark.parametrize(
+    "question, heading",
+    [
+        ("pt wants her rx for adderall refilled early, CS rules?", "Controlled substance refills"),
+        ("how long does a PA take", "PA status and turnaround"),
+        ("vaccine fridge temp is 10C what do i do", "Temperature excursions"),
+        ("the EMR is down", "Unplanned outage: first steps"),
+        ("i got stuck with a needle", "Needlestick and sharps injuries"),
+        ("how do i report a hipaa breach", "How to report a suspected breach"),
+        ("perscription pad missing", "Lost or stolen prescription pads"),  # typo
+    ],
+)
+def test_staff_questions_find_the_right_section(demo, question, heading):
+    result = demo.answer(question)
+    assert result.kind in ("answer", "clarify")
+    assert result.sections[0].heading == heading
+
+
+def test_answer_quotes_the_handbook_with_title_and_file(demo):
+    result = demo.answer("how long does a PA take")
+    top = result.sections[0]
+    assert top.file == "prior-authorization.md"
+    assert top.title == "Prior authorization (PA) › PA status and turnaround"
+    source = (DEFAULT_HANDBOOK_DIR / top.file).read_text(encoding="utf-8")
+    for line in top.text.splitlines():
+        assert line == "…" or line in source  # verbatim, never paraphrased
+    assert "72 hours" in format_answer(result)
+
+
+def test_long_sections_are_cut_to_verbatim_relevant_lines(small):
+    filler = " ".join(f"Rule {n} covers routine paperwork for the front office." for n in range(40))
+    write(small, "keys.md", f"# Keys\n\n## Keys and alarms\n{filler}\nThe spare alarm fob is in the red key safe.\n")
+    result = Handbook(small, reload_check_seconds=0).answer("where is the spare alarm fob")
+    top = result.sections[0]
+    assert top.heading == "Keys and alarms"
+    assert len(top.text) <= 900
+    assert "The spare alarm fob is in the red key safe." in top.text
+    assert "…" in top.text  # the cut is visible
+    source = (small / "keys.md").read_text(encoding="utf-8")
+    assert all(line == "…" or line in source for line in top.text.splitlines())
+
+
+def test_close_sections_ask_which_one_was_meant(small):
+    result = Handbook(small, reload_check_seconds=0).answer("parking permit")
+    assert result.kind == "clarify"
+    titles = {s.heading for s in result.sections[:2]}
+    assert titles == {"Staff parking permits", "Visitor parking permits"}
+    text = format_answer(result)
+    assert "Staff parking permits" in text and "Visitor parking permits" in text and "1 or 2" in text
+
+
+def test_unrelated_question_is_declined_and_names_the_practice_manager(small):
+    result = Handbook(small, reload_check_seconds=0).answer("what is the dental coverage in our benefits package")
+    assert result.kind == "unknown"
+    assert result.owner == "Practice manager (Alex Notreal)"  # from README.md's Owner line
+    text = format_answer(result)
+    assert "couldn't find" in text and "Practice manager (Alex Notreal)" in text
+
+
+def test_declines_in_the_demo_handbook(demo):
+    for question in ("how do i enroll in the 401k", "how do i suture a laceration", "when is payday"):
+        assert demo.answer(question).kind == "unknown", question
+
+
+def test_partly_related_question_names_the_topic_owner(small):
+    hb = Handbook(small, reload_check_seconds=0, min_coverage=0.9)
+    result = hb.answer("green permit in the north lot for bicycles")
+    assert result.kind == "unknown"
+    assert result.owner == "Facilities lead (Pat Placeholder)"
+    assert "Staff parking" in format_answer(result)
+
+
+def test_edited_file_is_picked_up_without_restart(small):
+    hb = Handbook(small, reload_check_seconds=0)
+    assert "2 and 8 degrees" in hb.answer("vaccine fridge temperature range").sections[0].text
+    path = small / "fridge.md"
+    path.write_text(SMALL_HANDBOOK["fridge.md"].replace("2 and 8", "3 and 7"), encoding="utf-8")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))  # coarse-mtime filesystems
+    assert "3 and 7 degrees" in hb.answer("vaccine fridge temperature range").sections[0].text
+    write(small, "lunch.md", "# Lunch\n\n## Lunch room microwave\nClean the microwave after use.\n")
+    assert hb.answer("who cleans the lunch room microwave").sections[0].heading == "Lunch room microwave"
+
+
+def test_formatter_escapes_slack_control_characters(small):
+    write(small, "fridge.md", "# Vaccine fridge\n\n## Temperature range\nAlert <!channel> & <@U123> if over 8 <degrees>.\n")
+    result = Handbook(small, reload_check_seconds=0).answer("vaccine fridge temperature range")
+    text = format_answer(result)
+    assert "<!channel>" not in text and "<@U123>" not in text
+    assert "&lt;!channel&gt; &amp; &lt;@U123&gt;" in text
+
+
+def test_missing_folder_says_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="HANDBOOK_DIR"):
+        Handbook(tmp_path / "nope")
+
+
+# -- evaluation ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def test_set_report(demo):
+    return handbook_eval.score(demo, handbook_eval.load_set("test", demo))
+
+
+def test_eval_set_is_big_enough(demo):
+    items = handbook_eval.load_set("test", demo)
+    assert sum(1 for i in items if i.file) >= 150
+    assert sum(1 for i in items if not i.file) >= 30
+    assert len({i.file for i in items if i.file}) >= 25
+
+
+def test_eval_no_regression_below_measured_floor(test_set_report):
+    # Floors just under what was measured when this was committed; raise them as it improves.
+    assert test_set_report.top1 >= 0.82
+    assert test_set_report.top3 >= 0.91
+    assert test_set_report.declined >= 0.80
+
+
+@pytest.mark.xfail(strict=True, reason="issue 7 targets not met yet (measured top-1 0.84, top-3 0.92, declined 0.82); "
+                   "remove this mark when `python -m actions.handbook_eval` passes")
+def test_eval_meets_issue_targets(test_set_report):
+    assert test_set_report.top1 >= handbook_eval.TARGETS["top1"]
+    assert test_set_report.top3 >= handbook_eval.TARGETS["top3"]
+    assert test_set_report.declined >= handbook_eval.TARGETS["declined"]
+
+
+def test_p95_latency_at_500_sections_is_under_50ms():
+    items = handbook_eval.load_set("dev", Handbook(DEFAULT_HANDBOOK_DIR, reload_check_seconds=3600))
+    result = handbook_eval.bench(items, repeats=1)
+    assert result["sections"] >= 500
+    assert result["p95_ms"] <= handbook_eval.TARGETS["p95_ms"]
