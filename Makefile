@@ -87,7 +87,7 @@ bench: $(STAMP) $(MODEL)
 # Everything that must pass. pytest's "no tests ran" (exit 5) is a failure here too.
 test: validate $(MODEL)
 	$(PY) -m pytest -q tests -p no:cacheprovider
-	$(MAKE) --no-print-directory test-stories eval-nlu eval-safety eval-faq eval-phi leak-test
+	$(MAKE) --no-print-directory test-stories eval-nlu eval-safety eval-phi leak-test
 
 lock: $(STAMP)
 	{ echo "# Pinned lock for Python 3.10 (Rasa 3.6 does not support 3.11+). Regenerate with: make lock"; \

@@ -95,7 +95,7 @@ async def _closed_reasons(pref: TimePreference) -> List[str]:
     for closure in closures:
         day = closure.date
         reasons.append(f"we're closed on {day.strftime('%A')} {day.day} {day.strftime('%B')} ({closure.reason})")
-    open_days = {d.lower() for d in clinic().get("hours", {})}
+    open_days = {d.lower() for d, hours in clinic().get("hours", {}).items() if hours and hours != "closed"}
     names = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
     span = (pref.end_date - pref.start_date).days + 1
     asked = {(pref.start_date + timedelta(days=i)).weekday() for i in range(min(span, 7))}
@@ -134,7 +134,7 @@ async def find_offers(
         start = max(datetime.combine(pref.start_date, time.min, tz), now)
         end = datetime.combine(pref.end_date + timedelta(days=1), time.min, tz)
         free = await practice.free_slots(visit_type_id, start, end, provider_id=provider_id)
-        matching = filter_slots(free, pref)
+        matching = filter_slots(free, pref, tz)
         offers = pick_offers(matching, skip=page * OFFERS_PER_PAGE, n=OFFERS_PER_PAGE)
         if offers:
             return offers, None

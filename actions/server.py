@@ -9,6 +9,7 @@ conversation) back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 
@@ -26,6 +27,11 @@ def main() -> None:
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     install_log_redaction()
+
+    # Migrate (and seed the demo clinic into an empty database) before taking requests.
+    from actions.practice import ensure_schema_and_seed
+
+    asyncio.run(ensure_schema_and_seed())
 
     app = create_app("actions.registry", cors_origins=None)
     plugin_manager().hook.attach_sanic_app_extensions(app=app)

@@ -7,7 +7,7 @@ patient is shown or changed. A failure never says which field was wrong.
 from __future__ import annotations
 
 import re
-from abc import ABC
+from abc import ABC, abstractmethod
 from datetime import date
 from typing import Any, Dict, List, Optional, Text
 
@@ -88,6 +88,10 @@ class VerifiedFormValidation(FormValidationAction, ABC):
     Until verified, the form asks only for those two; after MAX_ATTEMPTS failures it asks
     for nothing more, and the form's finishing action sees no verified patient.
     """
+
+    @abstractmethod
+    def name(self) -> Text:
+        """validate_<form name>"""
 
     async def required_slots(
         self,
