@@ -1,0 +1,196 @@
+"""Booking form actions against a real seeded SQLite practice database.
+
+Trackers are built the way Rasa sends them; the tests assert the exact slot events and the
+messages a patient would see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+import actions.practice as practice_module
+from actions.booking import (
+    ActionAskSlotChoice,
+    ActionFinishBooking,
+    ValidateBookingForm,
+    ValidateCancelForm,
+)
+from actions.practice import ensure_schema_and_seed
+from actions.practice.seed import DEMO_GUARDIAN, DEMO_PATIENT
+
+DOMAIN = yaml.safe_load((Path(__file__).parent.parent / "domain.yml").read_text())
+
+
+def tracker(slots=None, requested=None, text="", intent="inform", form="booking_form"):
+    all_slots = {name: None for name in DOMAIN["slots"]}
+    all_slots.update({"failed_verifications": 0, "offer_page": 0})
+    all_slots.update(slots or {})
+    all_slots["requested_slot"] = requested
+    # As Rasa's FormAction sends it: the candidate for the requested slot comes last.
+    events = [{"event": "action", "name": "action_listen"},
+              {"event": "user", "text": text, "parse_data": {"intent": {"name": intent}}}]
+    if requested and requested in (slots or {}):
+        events.append({"event": "slot", "name": requested, "value": all_slots[requested]})
+    return Tracker(
+        sender_id="test-conversation",
+        slots=all_slots,
+        latest_message={"text": text, "intent": {"name": intent, "confidence": 1.0}, "entities": []},
+        events=events,
+        paused=False,
+        followup_action=None,
+        active_loop={"name": form} if form else {},
+        latest_action_name="action_listen",
+    )
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    """Run an async scenario against a fresh seeded database, on one event loop."""
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'practice.db'}")
+
+    def runner(scenario):
+        async def wrapped():
+            practice_module._system = None
+            await ensure_schema_and_seed()
+            try:
+                return await scenario()
+            finally:
+                await practice_module.close_practice_system()
+
+        return asyncio.run(wrapped())
+
+    return runner
+
+
+async def validate(action, t):
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, t, DOMAIN)
+    return events, [m.get("text") for m in dispatcher.messages]
+
+
+def slot_events(events):
+    return {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+
+
+def _dob(value):
+    return f"{value.month:02d}/{value.day:02d}/{value.year}"
+
+
+def test_correct_details_verify_and_drop_the_typed_identity(run):
+    t = tracker({"patient_name": DEMO_PATIENT[0], "patient_dob": _dob(DEMO_PATIENT[1])}, "patient_dob")
+    events, messages = run(lambda: validate(ValidateBookingForm(), t))
+    slots = slot_events(events)
+    assert isinstance(slots["verified_patient_id"], int)
+    assert slots["verified_first_name"] == "Testy"
+    assert slots["patient_name"] is None and slots["patient_dob"] is None
+    assert slots["requested_slot"] == "visit_type"  # no dependants: straight to the visit type
+    assert messages == ["Thanks, Testy, you're verified."]
+
+
+def test_guardian_is_asked_who_the_appointment_is_for(run):
+    t = tracker({"patient_name": DEMO_GUARDIAN[0], "patient_dob": _dob(DEMO_GUARDIAN[1])}, "patient_dob")
+    events, _ = run(lambda: validate(ValidateBookingForm(), t))
+    slots = slot_events(events)
+    assert [d["first_name"] for d in slots["dependants"]] == ["Junior", "Tiny"]
+    assert slots["requested_slot"] == "appointment_for"
+
+
+@pytest.mark.parametrize("name,dob", [(DEMO_PATIENT[0], "01/01/1950"), ("Nobody Atall", _dob(DEMO_PATIENT[1]))])
+def test_a_mismatch_never_says_which_field_was_wrong(run, name, dob):
+    t = tracker({"patient_name": name, "patient_dob": dob}, "patient_dob")
+    events, messages = run(lambda: validate(ValidateBookingForm(), t))
+    assert slot_events(events) == {
+        "patient_name": None, "patient_dob": None, "failed_verifications": 1, "requested_slot": "patient_name",
+    }
+    assert messages == ["Sorry, we couldn't match those details. Let's try once more."]
+
+
+def test_third_failure_ends_the_form_with_a_phone_number(run):
+    t = tracker({"patient_name": "Nobody Atall", "patient_dob": "01/01/1950", "failed_verifications": 2}, "patient_dob")
+    events, messages = run(lambda: validate(ValidateBookingForm(), t))
+    assert slot_events(events)["requested_slot"] is None
+    assert "call the clinic" in messages[0]
+
+
+def test_time_preference_offers_three_free_slots_as_numbered_buttons(run):
+    async def scenario():
+        system = practice_module.get_practice_system()
+        patient = await system.verify_patient(*DEMO_PATIENT)
+        vt = (await system.visit_types())[1]
+        t = tracker({"verified_patient_id": patient.id, "visit_type": str(vt.id), "provider_pref": "any",
+                     "time_preference": "asap"}, "time_preference")
+        events, _ = await validate(ValidateBookingForm(), t)
+        slots = slot_events(events)
+        t2 = tracker({**{k: v for k, v in slots.items()}, "verified_patient_id": patient.id}, "slot_choice")
+        dispatcher = CollectingDispatcher()
+        await ActionAskSlotChoice().run(dispatcher, t2, DOMAIN)
+        return slots, dispatcher.messages
+
+    slots, messages = run(scenario)
+    assert len(slots["offered_slots"]) == 3
+    assert slots["requested_slot"] == "slot_choice"
+    assert [b["payload"] for b in messages[0]["buttons"]] == ["1", "2", "3", "/none_of_these"]
+    starts = [datetime.fromisoformat(s["starts_at"]) for s in slots["offered_slots"]]
+    assert starts == sorted(starts) and starts[0] > datetime.now(starts[0].tzinfo)
+
+
+def test_choosing_and_confirming_books_once_and_a_second_patient_is_offered_other_times(run):
+    async def scenario():
+        system = practice_module.get_practice_system()
+        first = await system.verify_patient(*DEMO_PATIENT)
+        vt = (await system.visit_types())[1]
+        base = {"verified_patient_id": first.id, "visit_type": str(vt.id), "provider_pref": "any",
+                "time_preference": "asap"}
+        offered = slot_events((await validate(ValidateBookingForm(), tracker(base, "time_preference")))[0])
+        state = {**base, "offered_slots": offered["offered_slots"], "slot_choice": "1"}
+        chosen = slot_events((await validate(ValidateBookingForm(), tracker(state, "slot_choice")))[0])
+        state.update(slot_choice=chosen["slot_choice"], booking_confirmed=True)
+        booked_events, _ = await validate(ValidateBookingForm(), tracker(state, "booking_confirmed"))
+        booked = slot_events(booked_events)
+        finish = CollectingDispatcher()
+        finish_events = await ActionFinishBooking().run(
+            finish, tracker({**state, **booked}, None, form=None), DOMAIN)
+
+        # Someone else confirms the same slot a moment later (their hold was not taken).
+        second = await system.verify_patient(*DEMO_GUARDIAN)
+        other = {**state, "verified_patient_id": second.id,
+                 "slot_choice": {"slot": chosen["slot_choice"]["slot"], "hold_id": None}}
+        taken_events, taken_messages = await validate(ValidateBookingForm(), tracker(other, "booking_confirmed"))
+        upcoming = await system.upcoming_appointments(first.id, datetime.now().astimezone() - timedelta(days=1))
+        return booked, finish.messages, finish_events, slot_events(taken_events), taken_messages, upcoming
+
+    booked, finish_messages, finish_events, taken, taken_messages, upcoming = run(scenario)
+    assert booked["booking_confirmed"] is True
+    reference = booked["last_appointment"]["reference"]
+    assert reference in [a.reference for a in upcoming]
+    text = finish_messages[0]["text"]
+    assert text.startswith("You're booked.") and reference in text and "24 hours" in text
+    assert SlotSet("booking_confirmed", None) in finish_events  # the form is reset afterwards
+    assert taken_messages[0] == "Sorry, someone has just taken that time."
+    assert taken["booking_confirmed"] is None and len(taken["offered_slots"]) == 3
+    assert booked["last_appointment"]["starts_at"] not in [s["starts_at"] for s in taken["offered_slots"]
+                                                             if s["provider_id"] == booked["last_appointment"]["provider_id"]]
+
+
+def test_cancel_form_skips_to_the_end_when_there_is_nothing_to_cancel(run):
+    async def scenario():
+        system = practice_module.get_practice_system()
+        guardian = await system.verify_patient(*DEMO_GUARDIAN)
+        for appt in await system.upcoming_appointments(guardian.id, datetime.now().astimezone()):
+            await system.cancel(appt.id, guardian.id)
+        t = tracker({"patient_name": DEMO_GUARDIAN[0], "patient_dob": _dob(DEMO_GUARDIAN[1])}, "patient_dob",
+                    form="cancel_form")
+        return await validate(ValidateCancelForm(), t)
+
+    events, _ = run(scenario)
+    slots = slot_events(events)
+    # Dependants may still have appointments; either way the next question is coherent.
+    assert slots["requested_slot"] in (None, "appointment_choice")
