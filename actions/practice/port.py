@@ -1,0 +1,341 @@
+"""The port between the assistant's actions and a practice's systems.
+
+Actions depend only on this module: the records they show (frozen dataclasses) and the
+async `PracticeSystem` interface. The embedded SQL implementation lives in `sql.py`; a FHIR
+implementation can follow without touching an action.
+
+Conventions every implementation keeps:
+- Every datetime passed in must be timezone-aware; every datetime returned is aware and in
+  the practice time zone (bot/content/clinic.yml `timezone`).
+- Nothing PHI-bearing is returned before `verify_patient` (or the phone + DOB lookup) has
+  identified the patient; methods that take a `patient_id` act only on that patient's
+  records (or their dependants', where stated) and answer NotFound otherwise, so a wrong id
+  cannot be used to learn that a record exists.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import List, Optional, Sequence, Tuple, Union
+
+APPOINTMENT_BOOKED = "booked"
+APPOINTMENT_CANCELLED = "cancelled"
+
+REFILL_PENDING = "pending"
+REFILL_APPROVED = "approved"
+REFILL_DENIED = "denied"
+REFILL_NEEDS_APPOINTMENT = "needs_appointment"
+REFILL_STATUSES = (REFILL_PENDING, REFILL_APPROVED, REFILL_DENIED, REFILL_NEEDS_APPOINTMENT)
+
+CONTROLLED_SCHEDULES = ("II", "III", "IV", "V")
+
+
+@dataclass(frozen=True)
+class Patient:
+    id: int
+    first_name: str
+    last_name: str
+    date_of_birth: date
+    phone: Optional[str]  # E.164, e.g. "+13125550101"; None for young dependants
+    guardian_id: Optional[int]
+    preferred_pharmacy_id: Optional[int]
+
+
+@dataclass(frozen=True)
+class Provider:
+    id: int
+    display_name: str  # "Dr. Ada Lovetest"
+    role: str  # "physician", "nurse practitioner"
+    location_ids: Tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Location:
+    id: int
+    name: str
+    address: str
+    parking: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class VisitType:
+    id: int
+    code: str  # stable code actions can refer to, e.g. "FOLLOW_UP"
+    name: str
+    duration_minutes: int
+    prep_notes: str
+
+
+@dataclass(frozen=True)
+class Closure:
+    date: date  # practice-local date
+    reason: str
+    location_id: Optional[int]  # None: every location is closed
+
+
+@dataclass(frozen=True)
+class Slot:
+    provider_id: int
+    provider_name: str
+    location_id: int
+    location_name: str
+    visit_type_id: int
+    starts_at: datetime
+    ends_at: datetime
+
+
+@dataclass(frozen=True)
+class Appointment:
+    id: int
+    reference: str  # "APT-7K3Q9": safe to read out to the patient
+    patient_id: int
+    patient_first_name: str
+    provider_id: int
+    provider_name: str
+    location_id: int
+    location_name: str
+    location_address: str
+    visit_type_id: int
+    visit_type_name: str
+    prep_notes: str
+    starts_at: datetime
+    ends_at: datetime
+    status: str  # APPOINTMENT_BOOKED | APPOINTMENT_CANCELLED
+
+
+@dataclass(frozen=True)
+class Medication:
+    id: int
+    patient_id: int
+    generic_name: str
+    brand_names: Tuple[str, ...]
+    strength: str  # "10 mg"
+    directions: str
+    controlled_schedule: Optional[str]  # None or "II".."V" (US DEA schedule)
+    refills_remaining: int
+    days_supply: int
+    last_filled: date
+    prescriber_id: int
+    active: bool
+
+
+@dataclass(frozen=True)
+class Pharmacy:
+    id: int
+    name: str
+    address: str
+    zip: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class RefillRequest:
+    id: int
+    reference: str  # "RX-4M8TQ"
+    patient_id: int
+    medication_id: int
+    pharmacy_id: int
+    status: str  # one of REFILL_STATUSES
+    created_at: datetime
+    decided_at: Optional[datetime]
+    decision_note: Optional[str]
+
+
+class PracticeError(Exception):
+    """Base of every error the port raises; the message is safe to log (no PHI)."""
+
+
+class NotFound(PracticeError):
+    """No such record for this patient (also used when it exists but belongs to someone else)."""
+
+
+class SlotUnavailable(PracticeError):
+    """The slot cannot be booked or held now: offer the patient other times."""
+
+
+class SlotTaken(SlotUnavailable):
+    """Someone else booked or is holding (part of) this time first."""
+
+
+class SlotNotOffered(SlotUnavailable):
+    """The time is not bookable at all: in the past, outside the provider's schedule, on a
+    closure, misaligned, or its length does not match the visit type."""
+
+
+class AppointmentNotChangeable(PracticeError):
+    """The appointment is cancelled or has already started, so it cannot be moved or
+    cancelled here; the patient should call the practice."""
+
+
+class PatientLocked(PracticeError):
+    """Too many failed identity checks for this patient (reserved for a later issue)."""
+
+
+DateOrDatetime = Union[date, datetime]
+
+
+class PracticeSystem(abc.ABC):
+    """What the assistant's actions may ask of a practice. Every method is a coroutine and
+    never blocks the event loop."""
+
+    # --- identity ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def verify_patient(self, full_name: str, date_of_birth: date) -> Optional[Patient]:
+        """The patient with this name and date of birth, or None.
+
+        The name may be "First Last" or "Last, First"; case, spacing and accents do not
+        matter. None never says which of the two did not match (and is also the answer when
+        the pair is ambiguous)."""
+
+    @abc.abstractmethod
+    async def find_patient_by_phone_and_dob(
+        self, phone: str, date_of_birth: date
+    ) -> Optional[Patient]:
+        """The patient whose phone (any common US format or E.164) and DOB match, or None."""
+
+    @abc.abstractmethod
+    async def get_patient(self, patient_id: int) -> Patient:
+        """Raises NotFound."""
+
+    @abc.abstractmethod
+    async def dependants(self, guardian_id: int) -> List[Patient]:
+        """Patients this guardian may act for, by first name."""
+
+    # --- practice facts (no PHI) ------------------------------------------------------
+
+    @abc.abstractmethod
+    async def providers(self, visit_type_id: Optional[int] = None) -> List[Provider]:
+        """All providers, or those who offer this visit type."""
+
+    @abc.abstractmethod
+    async def locations(self) -> List[Location]:
+        ...
+
+    @abc.abstractmethod
+    async def visit_types(self) -> List[VisitType]:
+        ...
+
+    @abc.abstractmethod
+    async def closures(self, start_date: date, end_date: date) -> List[Closure]:
+        """One-off closures (holidays, repairs) between the dates, both inclusive. Regular
+        days off are in clinic.yml `hours`, not here."""
+
+    # --- scheduling -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def free_slots(
+        self,
+        visit_type_id: int,
+        start: DateOrDatetime,
+        end: DateOrDatetime,
+        provider_id: Optional[int] = None,
+        limit: int = 200,
+    ) -> List[Slot]:
+        """Bookable slots for the visit type that start at or after `start` (and after now)
+        and end by `end`, ordered by start time then provider.
+
+        A date means that practice-local day: `start` from its midnight, `end` to the end
+        of it (inclusive). Slots lie inside a provider's schedule (never over lunch), off
+        closures, and clear of booked appointments and unexpired holds."""
+
+    @abc.abstractmethod
+    async def hold_slot(
+        self, patient_id: int, slot: Slot, holder_key: str, ttl_seconds: int = 300
+    ) -> int:
+        """Keep the slot for this patient while they confirm; returns the hold id.
+
+        One live hold per holder_key (e.g. the conversation): a new hold replaces the
+        holder's previous one. Raises SlotTaken or SlotNotOffered."""
+
+    @abc.abstractmethod
+    async def book(
+        self,
+        patient_id: int,
+        slot: Slot,
+        hold_id: Optional[int] = None,
+        booked_by_patient_id: Optional[int] = None,
+    ) -> Appointment:
+        """Book the slot. The patient's own hold on it (with or without hold_id) turns into
+        the appointment; anyone else's live booking or hold raises SlotTaken.
+        booked_by_patient_id: the guardian booking for a dependant (must be their guardian)."""
+
+    @abc.abstractmethod
+    async def cancel(self, appointment_id: int, patient_id: int) -> Appointment:
+        """Cancel the patient's (or their dependant's) appointment; cancelling twice is a
+        no-op. Raises NotFound or AppointmentNotChangeable (already started)."""
+
+    @abc.abstractmethod
+    async def reschedule(
+        self, appointment_id: int, patient_id: int, new_slot: Slot
+    ) -> Appointment:
+        """Move the appointment to new_slot, keeping its reference. Atomic: either the new
+        time is booked and the old one freed, or nothing changes (SlotTaken /
+        SlotNotOffered / NotFound / AppointmentNotChangeable)."""
+
+    @abc.abstractmethod
+    async def upcoming_appointments(self, patient_id: int, now: datetime) -> List[Appointment]:
+        """The patient's booked appointments that have not started by `now`, soonest first."""
+
+    # --- prescriptions ----------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def active_medications(self, patient_id: int) -> List[Medication]:
+        ...
+
+    @abc.abstractmethod
+    async def pharmacies(self, query: Optional[str] = None) -> List[Pharmacy]:
+        """All pharmacies, or those whose name contains the query (case- and
+        accent-insensitive) or whose ZIP starts with it."""
+
+    @abc.abstractmethod
+    async def create_refill_request(
+        self, patient_id: int, medication_id: int, pharmacy_id: int, idempotency_key: str
+    ) -> RefillRequest:
+        """A pending refill request for staff to decide on.
+
+        Idempotent: the same idempotency_key, or a request already pending for the same
+        medication, returns that request instead of creating a second one. Raises NotFound
+        for a medication that is not this patient's active one, or an unknown pharmacy."""
+
+    @abc.abstractmethod
+    async def refill_requests(self, patient_id: int) -> List[RefillRequest]:
+        """The patient's refill requests, newest first."""
+
+    @abc.abstractmethod
+    async def set_refill_status(
+        self, reference: str, status: str, note: Optional[str] = None
+    ) -> RefillRequest:
+        """Staff decision on a request (status one of REFILL_STATUSES). Raises NotFound."""
+
+
+def ensure_aware(value: datetime, what: str) -> datetime:
+    """Reject naive datetimes: a naive time is ambiguous across the practice's DST change."""
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError(f"{what} must be timezone-aware (got a naive datetime)")
+    return value
+
+
+__all__: Sequence[str] = (
+    "Appointment",
+    "AppointmentNotChangeable",
+    "Closure",
+    "Location",
+    "Medication",
+    "NotFound",
+    "Patient",
+    "PatientLocked",
+    "Pharmacy",
+    "PracticeError",
+    "PracticeSystem",
+    "Provider",
+    "RefillRequest",
+    "Slot",
+    "SlotNotOffered",
+    "SlotTaken",
+    "SlotUnavailable",
+    "VisitType",
+)
