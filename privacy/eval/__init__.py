@@ -1,0 +1,1 @@
+"""`python -m privacy eval`: measure the redactor on generated patient chat and a public set."""
