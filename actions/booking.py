@@ -30,7 +30,7 @@ from actions.common import (
     when_text,
 )
 from actions.practice import get_practice_system
-from actions.practice.port import SlotTaken
+from actions.practice.port import AppointmentNotChangeable, NotFound, SlotUnavailable
 from actions.scheduling import (
     TimePreference,
     filter_slots,
@@ -50,6 +50,10 @@ FORM_SLOTS = (
     "appointment_for", "subject_patient_id", "visit_type", "provider_pref", "time_preference",
     "offered_slots", "offer_page", "slot_choice", "booking_confirmed", "appointment_choice",
     "cancel_confirmed",
+)
+_CANNOT_CHANGE = (
+    "Sorry, that appointment can no longer be changed here (it may have started or already "
+    "been cancelled). Please call the clinic and the team will help."
 )
 WEEKDAYS = ["Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays"]
 
@@ -271,7 +275,7 @@ class _OfferingForm(VerifiedFormValidation):
         return {"slot_choice": {"slot": slot_to_dict(slot), "hold_id": None}}
 
     async def _taken(self, dispatcher, tracker) -> Dict[Text, Any]:
-        dispatcher.utter_message(text="Sorry, someone has just taken that time.")
+        dispatcher.utter_message(text="Sorry, that time is no longer available.")
         return await self._offer(tracker.get_slot("time_preference") or "asap", 0, tracker, dispatcher)
 
 
@@ -328,7 +332,7 @@ class ValidateBookingForm(_OfferingForm):
         patient_id = tracker.get_slot("subject_patient_id") or tracker.get_slot("verified_patient_id")
         try:
             hold_id = await get_practice_system().hold_slot(patient_id, slot, holder_key=tracker.sender_id)
-        except SlotTaken:
+        except SlotUnavailable:
             return await self._taken(dispatcher, tracker)
         return {"slot_choice": {"slot": slot_to_dict(slot), "hold_id": hold_id}}
 
@@ -345,7 +349,7 @@ class ValidateBookingForm(_OfferingForm):
                 hold_id=choice.get("hold_id"),
                 booked_by_patient_id=tracker.get_slot("verified_patient_id"),
             )
-        except SlotTaken:
+        except SlotUnavailable:
             return await self._taken(dispatcher, tracker)
         return {"booking_confirmed": True, "last_appointment": appointment_summary(appt)}
 
@@ -376,8 +380,11 @@ class ValidateRescheduleForm(_OfferingForm):
             moved = await get_practice_system().reschedule(
                 appt["id"], appt["patient_id"], slot_from_dict(choice["slot"])
             )
-        except SlotTaken:
+        except SlotUnavailable:
             return await self._taken(dispatcher, tracker)
+        except (AppointmentNotChangeable, NotFound):
+            dispatcher.utter_message(text=_CANNOT_CHANGE)
+            return {"booking_confirmed": False, "requested_slot": None}
         return {"booking_confirmed": True, "last_appointment": appointment_summary(moved)}
 
 
@@ -594,7 +601,11 @@ class ActionFinishCancel(Action):
         if appt is None:
             dispatcher.utter_message(text="You don't have any upcoming appointments to cancel.")
         elif tracker.get_slot("cancel_confirmed") is True:
-            cancelled = await get_practice_system().cancel(appt["id"], appt["patient_id"])
+            try:
+                cancelled = await get_practice_system().cancel(appt["id"], appt["patient_id"])
+            except (AppointmentNotChangeable, NotFound):
+                dispatcher.utter_message(text=_CANNOT_CHANGE)
+                return reset_form_slots()
             dispatcher.utter_message(
                 text=(
                     f"Your appointment on {when_text(cancelled.starts_at)} is cancelled "

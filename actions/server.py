@@ -26,6 +26,10 @@ def main() -> None:
 
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # The database drivers log every statement with its parameters at DEBUG: not useful, and
+    # the parameters are patient data.
+    for noisy in ("aiosqlite", "asyncpg", "sqlalchemy.engine"):
+        logging.getLogger(noisy).setLevel(logging.INFO)
     install_log_redaction()
 
     # Migrate (and seed the demo clinic into an empty database) before taking requests.
@@ -41,6 +45,19 @@ def main() -> None:
         return response.json({"error": "action failed"}, status=500)
 
     app.error_handler.add(Exception, generic_error)
+
+    async def bind_conversation(request):
+        # Everything this conversation told the bot is redacted from this request's logs.
+        from privacy.conversation import conversation_known_values
+        from privacy.logging import add_known_values
+
+        try:
+            tracker = (request.json or {}).get("tracker") or {}
+            add_known_values(conversation_known_values(tracker.get("slots") or {}, tracker.get("events") or []))
+        except Exception:  # noqa: BLE001 - rasa-sdk answers a malformed body itself
+            pass
+
+    app.register_middleware(bind_conversation, "request")
     host = os.environ.get("ACTIONS_HOST", "127.0.0.1")
     port = int(os.environ.get("ACTIONS_PORT", "5055"))
     app.run(host, port, workers=1, access_log=False)

@@ -37,10 +37,30 @@ def _is_open_path(path: str) -> bool:
     )
 
 
+def bind_request_text(request: Request) -> None:
+    """The message in a webhook body is PHI until proven otherwise: bind it for redaction
+    before any handler (or Rasa's DEBUG logging) sees it. Runs for the request's task only."""
+    if request.method != "POST":
+        return
+    from privacy.conversation import message_known_values
+    from privacy.logging import add_known_values
+
+    try:
+        if "json" in (request.content_type or ""):
+            body = request.json or {}
+            text = body.get("message") or body.get("text") if isinstance(body, dict) else None
+        else:
+            text = request.form.get("Body") or request.form.get("text")
+    except Exception:  # noqa: BLE001 - a malformed body is the channel's to reject
+        return
+    add_known_values(message_known_values(text))
+
+
 def add_practice_routes(app: Sanic, settings: Settings) -> None:
     index_page = WIDGET_DIR / "index.html"
 
     async def guard_and_serve_root(request: Request):
+        bind_request_text(request)
         path = request.path.rstrip("/") or "/"
         if path == "/" and request.method in ("GET", "HEAD"):
             return await response.file(index_page, mime_type="text/html; charset=utf-8")
@@ -69,6 +89,14 @@ def add_practice_routes(app: Sanic, settings: Settings) -> None:
     app.error_handler.add(Exception, generic_error)
 
 
+def _redact_sms_outbox() -> None:
+    """The development SMS outbox is a file: what goes into it is redacted like a log line."""
+    from connectors.sms import set_outbox_redactor
+    from privacy.logging import DROPPED_LINE, redact_log_text
+
+    set_outbox_redactor(lambda body: redact_log_text(body) or DROPPED_LINE)
+
+
 def build_app(settings: Settings) -> Sanic:
     from rasa.core import agent, run
     from rasa.core.utils import AvailableEndpoints
@@ -84,6 +112,7 @@ def build_app(settings: Settings) -> Sanic:
         endpoints=endpoints,
     )
     add_practice_routes(app, settings)
+    _redact_sms_outbox()
     app.register_listener(
         partial(run.load_agent_on_start, str(settings.model_path()), endpoints, None),
         "before_server_start",

@@ -50,7 +50,10 @@ class Settings:
 
     def endpoints(self) -> dict:
         """The endpoints.yml content for this environment."""
-        endpoints: dict = {"action_endpoint": {"url": self.action_server_url}}
+        endpoints: dict = {
+            "action_endpoint": {"url": self.action_server_url},
+            "tracker_store": {"type": "bot.tracker_store.RedactingInMemoryTrackerStore"},
+        }
         if self.redis_url:
             url = urlparse(self.redis_url)
             redis = {
@@ -60,7 +63,7 @@ class Settings:
                 "password": url.password,
             }
             endpoints["tracker_store"] = {
-                "type": "redis",
+                "type": "bot.tracker_store.RedactingRedisTrackerStore",
                 **redis,
                 # Expire live state instead of keeping it: the durable record is the
                 # redacted archive, never the raw tracker.

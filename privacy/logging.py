@@ -227,3 +227,9 @@ def install_structlog_redaction() -> bool:
 
 def redaction_counts() -> dict:
     return COUNTERS.snapshot()
+
+
+def add_known_values(values) -> contextvars.Token:
+    """Extend (not replace) the values bound for this task: e.g. the request binds the
+    message text, then the tracker store adds what the conversation already holds."""
+    return _known_values.set(_known_values.get() + _freeze(values))

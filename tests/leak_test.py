@@ -10,11 +10,10 @@ database driver's error carries the query parameters).
 
 from __future__ import annotations
 
-import json
-import os
 import sqlite3
-import subprocess
 import sys
+import time
+import urllib.request
 import tempfile
 import uuid
 from pathlib import Path
@@ -66,6 +65,29 @@ def conversations(assistant: RunningAssistant) -> None:
     assistant.parse(f"I am {CANARIES['name']}, born {CANARIES['date of birth']}")
 
 
+SMS_PUBLIC_URL = "https://sms.leak-test.example/webhooks/sms/webhook"
+SMS_DEV_TOKEN = "leak-test-dev-token"
+
+
+def sms_conversation(assistant: RunningAssistant) -> None:
+    """The same details by text message, from the canary phone number, correctly signed."""
+    from urllib.parse import urlencode
+
+    from twilio.request_validator import RequestValidator
+
+    for body in ["hi", "book an appointment", CANARIES["name"], CANARIES["date of birth"],
+                 f"email {CANARIES['email']} mrn {CANARIES['mrn']}", CANARIES["address"], "HELP"]:
+        params = {"From": "+1" + CANARIES["phone digits"], "To": "+13125550100", "Body": body,
+                  "NumMedia": "0", "MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": "ACleak"}
+        signature = RequestValidator(SMS_DEV_TOKEN).compute_signature(SMS_PUBLIC_URL, params)
+        request = urllib.request.Request(
+            assistant.base + "/webhooks/sms/webhook", data=urlencode(params).encode(), method="POST",
+            headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+        with urllib.request.urlopen(request, timeout=15) as resp:
+            assert resp.status == 200
+        time.sleep(1.5)  # replies are sent in the background
+
+
 def break_practice_db(var_dir: Path) -> None:
     """Make every patient lookup fail, so actions raise with the patient's details in scope."""
     with sqlite3.connect(var_dir / "practice.db") as db:
@@ -81,8 +103,13 @@ def scan(paths: List[Path], extra_blobs: Dict[str, bytes]) -> List[str]:
             blobs[str(path)] = path.read_bytes()
     for where, data in blobs.items():
         for label, forms in variants.items():
-            if any(form in data for form in forms):
-                found.append(f"{label} found in {where}")
+            hits = [form for form in forms if form in data]
+            if hits:
+                # The canaries are synthetic, so showing the line helps find the leak.
+                at = data.find(hits[0])
+                line_start = data.rfind(b"\n", 0, at) + 1
+                line = data[line_start:data.find(b"\n", at)][:300].decode("utf-8", "replace")
+                found.append(f"{label} found in {where}: {line}")
     return found
 
 
@@ -97,12 +124,15 @@ def redis_dump(url: str) -> bytes:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="leak-test-") as tmp:
         var_dir = Path(tmp)
-        assistant = RunningAssistant(var_dir, port=5405, actions_port=5455, log_level="DEBUG")
+        assistant = RunningAssistant(var_dir, port=5405, actions_port=5455, log_level="DEBUG", env={
+            "SMS_PUBLIC_URL": SMS_PUBLIC_URL, "SMS_DEV_AUTH_TOKEN": SMS_DEV_TOKEN})
         assistant.start()
         try:
             conversations(assistant)
+            sms_conversation(assistant)
             break_practice_db(var_dir)
             conversations(assistant)
+            sms_conversation(assistant)
         finally:
             assistant.stop()
         problems = scan([var_dir], {})

@@ -174,7 +174,7 @@ def test_choosing_and_confirming_books_once_and_a_second_patient_is_offered_othe
     text = finish_messages[0]["text"]
     assert text.startswith("You're booked.") and reference in text and "24 hours" in text
     assert SlotSet("booking_confirmed", None) in finish_events  # the form is reset afterwards
-    assert taken_messages[0] == "Sorry, someone has just taken that time."
+    assert taken_messages[0] == "Sorry, that time is no longer available."
     assert taken["booking_confirmed"] is None and len(taken["offered_slots"]) == 3
     assert booked["last_appointment"]["starts_at"] not in [s["starts_at"] for s in taken["offered_slots"]
                                                              if s["provider_id"] == booked["last_appointment"]["provider_id"]]
