@@ -13,7 +13,6 @@ It is built on first access (module `__getattr__`) so that importing this module
 detector alone does not import Rasa.
 """
 
-import functools
 import logging
 import re
 import threading
@@ -160,6 +159,7 @@ class Lexicon:
             for variant in [keyword] + _deletions(keyword):
                 self._fuzzy_index.setdefault(variant, set()).add(keyword)
         self._known = set(self.fuzzy_keywords) | self.not_typos | set(spelling.values())
+        self._typo_cache: Dict[str, str] = {}
 
         self.distant_past = self._compile_words("distant_past", data["distant_past"])
         self.past = self._compile_words("past", data["past"])
@@ -272,17 +272,20 @@ class Lexicon:
     def _correct(self, word: str) -> str:
         if len(word) < 5 or word in self._known or not word.isalpha():
             return word
-        return self._correct_cached(word)
-
-    @functools.lru_cache(maxsize=4096)
-    def _correct_cached(self, word: str) -> str:
-        candidates = set()
-        for variant in [word] + _deletions(word):
-            candidates |= self._fuzzy_index.get(variant, set())
-        for keyword in sorted(candidates):
-            if _damerau_one(word, keyword):
-                return keyword
-        return word
+        corrected = self._typo_cache.get(word)
+        if corrected is None:
+            corrected = word
+            candidates = set()
+            for variant in [word] + _deletions(word):
+                candidates |= self._fuzzy_index.get(variant, set())
+            for keyword in sorted(candidates):
+                if _damerau_one(word, keyword):
+                    corrected = keyword
+                    break
+            if len(self._typo_cache) > 20_000:  # bounded: junk input must not grow it
+                self._typo_cache.clear()
+            self._typo_cache[word] = corrected
+        return corrected
 
     def detect(self, text: Any) -> Optional[EmergencyMatch]:
         normalised = self.normalise(text)

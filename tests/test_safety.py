@@ -1,0 +1,294 @@
+"""Emergency interrupt: the detector, its fixed replies, the practice-editable content
+file, the evaluation targets, and the Rasa component in a real (tiny) trained model."""
+
+import asyncio
+import os
+import shutil
+import time
+
+import pytest
+import yaml
+
+from bot import safety_eval
+from bot.safety import (
+    CONTENT_PATH,
+    Lexicon,
+    LexiconError,
+    detect_emergency,
+    emergency_reply,
+    load_lexicon,
+)
+
+POISON_CONTROL = "1-800-222-1222"
+
+
+@pytest.mark.parametrize(
+    "text, category",
+    [
+        ("chest pian and i feel clammy", "cardiac"),
+        ("CRUSHING PRESSURE IN MY CHEST", "cardiac"),
+        ("my wife thinks shes having a hart attack", "cardiac"),
+        ("his face is droopy and his speech is slurred", "stroke"),
+        ("sudden numbness down my left side", "stroke"),
+        ("cant breathe", "breathing"),
+        ("i cant breath properly and my lips r blue", "breathing"),
+        ("my dad is choking on a piece of meat", "breathing"),
+        ("cut my leg on a saw and its bleeding everywhere", "bleeding"),
+        ("face swelling up after peanuts", "anaphylaxis"),
+        ("i think im having an anaphylactic reaction", "anaphylaxis"),
+        ("my husband collapsed and wont wake up", "unresponsive"),
+        ("my grandpa is unconcious", "unresponsive"),
+        ("took the whole bottle", "overdose_poisoning"),
+        ("my toddler drank some bleach", "overdose_poisoning"),
+        ("i dont want to be here anymore", "self_harm"),
+        ("i want to kms", "self_harm"),
+        ("im having sucidal thoughts", "self_harm"),
+        ("i'm going to hurt someone tonight", "harm_others"),
+        ("my baby isnt breathing", "child_not_breathing"),
+        ("my 3 month old is turning blue", "child_not_breathing"),
+        ("𝐢 𝐜𝐚𝐧𝐭 𝐛𝐫𝐞𝐚𝐭𝐡𝐞", "breathing"),  # styled Unicode letters from a phone keyboard
+    ],
+)
+def test_emergencies_are_caught_with_their_category(text, category):
+    found = detect_emergency(text)
+    assert found is not None, text
+    assert found.category == category
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "refill my nitroglycerin",
+        "follow-up for my asthma",
+        "results of my chest x-ray",
+        "my dad had a stroke in 2015",
+        "I need a new inhaler",
+        "no chest pain, just a cough",
+        "never had suicidal thoughts",
+        "i'm not suicidal, just stressed about work",
+        "i cant talk right now, call me at 5",
+        "i cant breathe through my nose, so stuffy",
+        "he won't wake up early enough for an 8am slot",
+        "my back is killing me, any appointments today?",
+        "i cut myself shaving, is that ok on my blood thinner",
+        "do you have a stroke clinic",
+        "i'm dying to know my test results",
+        "my epipen expired, can i get a new one",
+        "had food poisoning last week, need a work note",
+        "my baby isn't sleeping well",
+        "I'm overdue for my physical",
+    ],
+)
+def test_routine_messages_do_not_fire(text):
+    assert detect_emergency(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no, i want to die",  # "no" answers a question; it does not negate what follows
+        "i don't want to kill myself but i keep thinking about it",
+        "i'm not sure if i'm suicidal",
+        "no chest pain but i really can't breathe",
+        "i had a stroke in 2019 and now my face is drooping again",
+    ],
+)
+def test_negations_and_history_that_must_not_silence_an_emergency(text):
+    assert detect_emergency(text) is not None, text
+
+
+@pytest.mark.parametrize(
+    "bad_input", [None, "", "   ", "🙂🙂🙂", b"\xff\xfe\x00\x01", bytes(range(256)) * 40, 12345,
+                  "\x00" * 1000, "a" * 100_000],
+)
+def test_odd_input_is_safe(bad_input):
+    assert detect_emergency(bad_input) is None
+
+
+def test_a_100kb_message_is_read_quickly_and_its_ending_still_counts():
+    text = ("notes from my last visit " * 5000)[:100_000] + "\ni cant breathe"
+    started = time.perf_counter()
+    found = detect_emergency(text)
+    assert time.perf_counter() - started < 1.0
+    assert found is not None and found.category == "breathing"
+
+
+def test_replies_name_the_right_numbers():
+    self_harm = emergency_reply("self_harm")
+    assert "988" in self_harm and "911" in self_harm
+    poisoning = emergency_reply("overdose_poisoning")
+    assert POISON_CONTROL in poisoning and "911" in poisoning
+    for category in ("cardiac", "stroke", "child_not_breathing", "harm_others", None):
+        reply = emergency_reply(category)
+        assert "911" in reply and "{" not in reply
+        assert "book" not in reply.lower()  # never offers booking instead
+
+
+def _content() -> dict:
+    return yaml.safe_load(CONTENT_PATH.read_text(encoding="utf-8"))
+
+
+def test_the_practice_can_change_the_emergency_number():
+    data = _content()
+    data["emergency_number"] = "999"
+    lexicon = Lexicon(data)
+    assert "999" in lexicon.reply("cardiac") and "911" not in lexicon.reply("cardiac")
+
+
+def test_a_broken_pattern_is_reported_with_the_entry_to_fix():
+    data = _content()
+    data["categories"]["cardiac"]["patterns"].append("chest (pain")
+    with pytest.raises(LexiconError, match=r"categories\.cardiac\.patterns\["):
+        Lexicon(data)
+
+
+def test_edits_apply_without_restart_and_a_broken_edit_keeps_the_last_good_file(tmp_path):
+    path = tmp_path / "emergency.yml"
+    shutil.copy(CONTENT_PATH, path)
+    assert "911" in load_lexicon(path).reply("cardiac")
+
+    data = _content()
+    data["emergency_number"] = "112"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    assert "112" in load_lexicon(path).reply("cardiac")
+
+    path.write_text("categories: [this is not valid", encoding="utf-8")
+    os.utime(path, (time.time() + 10, time.time() + 10))
+    assert "112" in load_lexicon(path).reply("cardiac")
+
+
+def test_a_missing_content_file_stops_startup_with_a_clear_message(tmp_path):
+    with pytest.raises(LexiconError, match="Cannot read the emergency patterns"):
+        load_lexicon(tmp_path / "missing.yml")
+
+
+def test_evaluation_targets():
+    """`make eval-safety` as assertions: every emergency caught, self-harm gets 988,
+    false alarms at most 2%, typical messages well under a millisecond or two."""
+    emergencies, routine, safety_net = safety_eval.load_sets(safety_eval.DATA_DIR, "all")
+    assert sum(map(len, emergencies.values())) >= 200
+    assert sum(map(len, routine.values())) >= 500
+    assert set(emergencies) == set(load_lexicon().order)
+
+    result = safety_eval.evaluate(load_lexicon(), emergencies, routine, safety_net)
+    assert result["misses"] == []
+    assert [w for w in result["wrong_reply"] if w[0] == "self_harm"] == []
+    assert result["false_alarm_rate"] <= safety_eval.MAX_FALSE_ALARM_RATE
+    assert result["ms_mean"] < 2.0  # measured ~0.3-0.5 ms on a busy 2-core machine
+    assert safety_eval.targets_met(result) == []
+
+
+# -- the Rasa component, in a tiny model trained for the test ------------------------------
+
+TINY_CONFIG = """
+recipe: default.v1
+language: en
+assistant_id: safety-test
+pipeline:
+  - name: WhitespaceTokenizer
+  - name: CountVectorsFeaturizer
+  - name: DIETClassifier
+    epochs: 1
+    random_seed: 1
+  - name: bot.safety.EmergencyInterrupt
+policies:
+  - name: RulePolicy
+"""
+
+TINY_NLU = """
+version: "3.1"
+nlu:
+  - intent: greet
+    examples: |
+      - hi
+      - hello
+      - good morning
+      - hey there
+  - intent: book_appointment
+    examples: |
+      - i want to book an appointment
+      - can i see the doctor tomorrow
+      - book me in please
+      - any slots on friday
+  - intent: emergency
+    examples: |
+      - this is an emergency
+      - help urgent
+      - emergency
+rules:
+  - rule: emergency interrupts
+    steps:
+      - intent: emergency
+      - action: utter_emergency
+  - rule: greet
+    steps:
+      - intent: greet
+      - action: utter_greet
+"""
+
+TINY_DOMAIN = """
+version: "3.1"
+intents: [greet, book_appointment, emergency]
+entities: [emergency_category]
+responses:
+  utter_emergency:
+    - text: "EMERGENCY REPLY"
+  utter_greet:
+    - text: "hello!"
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_agent(tmp_path_factory):
+    from rasa.core.agent import Agent
+    from rasa.model_training import train
+
+    folder = tmp_path_factory.mktemp("safety_model")
+    # Rasa caches training steps under ./.rasa by default; keep this throwaway model's out
+    # of the project's cache.
+    previous_cache = os.environ.get("RASA_CACHE_DIRECTORY")
+    os.environ["RASA_CACHE_DIRECTORY"] = str(folder / "cache")
+    (folder / "config.yml").write_text(TINY_CONFIG)
+    (folder / "data.yml").write_text(TINY_NLU)
+    (folder / "domain.yml").write_text(TINY_DOMAIN)
+    try:
+        result = train(
+            domain=str(folder / "domain.yml"),
+            config=str(folder / "config.yml"),
+            training_files=[str(folder / "data.yml")],
+            output=str(folder / "models"),
+            fixed_model_name="tiny",
+        )
+        assert result.code == 0 and result.model, "the tiny model did not train"
+        yield Agent.load(result.model)
+    finally:
+        if previous_cache is None:
+            os.environ.pop("RASA_CACHE_DIRECTORY", None)
+        else:
+            os.environ["RASA_CACHE_DIRECTORY"] = previous_cache
+
+
+@pytest.mark.slow
+def test_model_parse_reports_emergency_when_the_detector_fires(tiny_agent):
+    parsed = asyncio.run(tiny_agent.parse_message("my chest hurts really bad, cant breathe"))
+    assert parsed["intent"] == {"name": "emergency", "confidence": 1.0}
+    assert parsed["intent_ranking"][0]["name"] == "emergency"
+    assert len([r for r in parsed["intent_ranking"] if r["name"] == "emergency"]) == 1
+    categories = [e["value"] for e in parsed["entities"] if e["entity"] == "emergency_category"]
+    assert categories == ["cardiac"]
+
+
+@pytest.mark.slow
+def test_model_parse_leaves_routine_messages_to_the_classifier(tiny_agent):
+    parsed = asyncio.run(tiny_agent.parse_message("refill my nitroglycerin please"))
+    assert parsed["intent"]["name"] != "emergency" or parsed["intent"]["confidence"] < 1.0
+    assert not [e for e in parsed["entities"] if e["entity"] == "emergency_category"]
+
+
+@pytest.mark.slow
+def test_a_chat_message_gets_the_emergency_rule_through_the_full_message_path(tiny_agent):
+    # The REST and shell channels go through Agent.handle_text: parse, then policies.
+    replies = asyncio.run(tiny_agent.handle_text("i dont want to be here anymore",
+                                                 sender_id="safety-test"))
+    assert [r.get("text") for r in replies] == ["EMERGENCY REPLY"]
