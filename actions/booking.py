@@ -139,7 +139,7 @@ async def find_offers(
         end = datetime.combine(pref.end_date + timedelta(days=1), time.min, tz)
         free = await practice.free_slots(visit_type_id, start, end, provider_id=provider_id)
         matching = filter_slots(free, pref, tz)
-        offers = pick_offers(matching, skip=page * OFFERS_PER_PAGE, n=OFFERS_PER_PAGE)
+        offers = pick_offers(matching, skip=page * OFFERS_PER_PAGE, n=OFFERS_PER_PAGE, tz=tz)
         if offers:
             return offers, None
         if matching:
@@ -161,7 +161,7 @@ async def find_offers(
         if (pref.earliest_time is None or s.starts_at.astimezone(tz).time() >= pref.earliest_time)
         and (pref.latest_time is None or s.starts_at.astimezone(tz).time() < pref.latest_time)
     ]
-    offers = pick_offers(same_time or free, skip=0, n=OFFERS_PER_PAGE)
+    offers = pick_offers(same_time or free, skip=0, n=OFFERS_PER_PAGE, tz=tz)
     if not offers:
         return [], (
             "I couldn't find any free times in the next few weeks. Please call us on "
@@ -264,7 +264,7 @@ class _OfferingForm(VerifiedFormValidation):
         if value == "none_of_these" or _norm(str(value)) in ("none", "none of these", "neither", "other times"):
             return await self._next_page(tracker, dispatcher)
         offered = [slot_from_dict(s) for s in tracker.get_slot("offered_slots") or []]
-        index = parse_choice(str(value or ""), offered)
+        index = parse_choice(str(value or ""), offered, tz=practice_tz())
         if index is None:
             numbers = ", ".join(str(i) for i in range(1, len(offered) + 1))
             dispatcher.utter_message(text=f"Please reply {numbers}, or say \"none of these\" for other times.")
@@ -411,7 +411,7 @@ async def _validate_appointment_choice(value, dispatcher, tracker) -> Dict[Text,
         return {"appointment_choice": value}
     appts = await _upcoming_for_family(tracker)
     offered = [SimpleNamespace(starts_at=a.starts_at) for a in appts]
-    index = parse_choice(str(value or ""), offered)
+    index = parse_choice(str(value or ""), offered, tz=practice_tz())
     if index is None:
         index = _best_match(str(value or ""), [(_appointment_line(a, tracker), i) for i, a in enumerate(appts)])
     if index is None:

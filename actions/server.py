@@ -36,6 +36,11 @@ def main() -> None:
     from actions.practice import ensure_schema_and_seed
 
     asyncio.run(ensure_schema_and_seed())
+    # dateparser builds its caches on first use: do it now, not on a patient's first message.
+    from actions.common import practice_tz
+    from actions.scheduling import warm_up
+
+    warm_up(practice_tz())
 
     app = create_app("actions.registry", cors_origins=None)
     plugin_manager().hook.attach_sanic_app_extensions(app=app)
