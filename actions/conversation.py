@@ -151,13 +151,66 @@ class ActionHumanHandoff(Action):
 
 
 class ActionAiUse(Action):
+    """AI-use questions, "what do you know about me" and "forget me"."""
+
     def name(self) -> Text:
         return "action_ai_use"
 
     async def run(self, dispatcher, tracker, domain):
+        intent = tracker.latest_message.get("intent", {}).get("name")
+        if intent == "forget_me":
+            return await _forget(dispatcher, tracker)
+        if intent == "ask_what_you_know":
+            dispatcher.utter_message(text=_what_we_hold(tracker))
+            return []
         disclosure = load_content("disclosure.yml")
         dispatcher.utter_message(text=" ".join(disclosure["text"].split()))
         return []
+
+
+def _what_we_hold(tracker: Tracker) -> str:
+    held = []
+    if tracker.get_slot("verified_patient_id") is not None:
+        held.append("that you verified your identity (I keep your first name and patient record number, not your date of birth)")
+    if tracker.active_loop.get("name"):
+        held.append("the answers for the request we're working on")
+    if not held:
+        held.append("only the messages of this conversation")
+    idle = 30
+    return (
+        "In this conversation I hold " + "; ".join(held) + ". "
+        f"This is kept in memory and cleared after {idle} minutes without a message. "
+        "A copy of the conversation with personal details removed is kept in our records "
+        "for quality and safety. Say \"forget me\" to clear it all now."
+    )
+
+
+async def _forget(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+    import asyncio
+    import os
+    from pathlib import Path
+
+    from connectors.sms_state import load_or_create_secret
+    from privacy.archive import conversation_key, forget_conversation
+
+    secret = load_or_create_secret(Path(os.environ.get("VAR_DIR", "var")).resolve(), os.environ.get("SENDER_ID_SECRET"))
+    key = conversation_key(secret, tracker.sender_id)
+    try:
+        # Give the archive's background writer a moment to store this turn first.
+        await asyncio.sleep(0.5)
+        await forget_conversation(key)
+    except Exception as error:  # noqa: BLE001
+        logger.error("Could not delete an archived conversation (%s)", type(error).__name__)
+        dispatcher.utter_message(
+            text=f"Sorry, I couldn't delete your records just now. Please call us on {clinic()['phone_display']} and we'll do it for you."
+        )
+        return []
+    dispatcher.utter_message(
+        text="Done. I've cleared what this conversation held and deleted its transcript from our records."
+    )
+    from rasa_sdk.events import AllSlotsReset
+
+    return [AllSlotsReset()]
 
 
 class ActionRefillUnavailable(Action):

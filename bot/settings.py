@@ -53,6 +53,8 @@ class Settings:
         endpoints: dict = {
             "action_endpoint": {"url": self.action_server_url},
             "tracker_store": {"type": "bot.tracker_store.RedactingInMemoryTrackerStore"},
+            # The durable record of conversations: redacted, off the reply path.
+            "event_broker": {"type": "bot.archive_broker.ArchiveEventBroker"},
         }
         if self.redis_url:
             url = urlparse(self.redis_url)

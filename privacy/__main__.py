@@ -7,6 +7,7 @@ valid input gets {"error": "...", "line": N} instead. A practice can run it on i
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Optional, Sequence, TextIO
 
@@ -59,8 +60,35 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from privacy.eval.run import main as eval_main
 
         return eval_main(rest)
+    if command == "archive":
+        return archive_command(rest)
     print(f"unknown command {command!r}\n{USAGE}", file=sys.stderr)
     return 2
+
+
+def archive_command(args: Sequence[str]) -> int:
+    """Retention for the redacted transcript archive (privacy/archive.py)."""
+    import argparse
+    import asyncio
+
+    from privacy import archive
+
+    parser = argparse.ArgumentParser(prog="python -m privacy archive")
+    sub = parser.add_subparsers(dest="action", required=True)
+    purge = sub.add_parser("purge", help="delete rows older than a retention period")
+    purge.add_argument("--older-than-days", type=int, default=int(os.environ.get("ARCHIVE_RETENTION_DAYS", "90")))
+    forget = sub.add_parser("forget", help="delete one conversation's rows")
+    forget.add_argument("conversation_key")
+    sub.add_parser("stats", help="row count and oldest row")
+    options = parser.parse_args(list(args))
+    if options.action == "purge":
+        removed = asyncio.run(archive.purge_older_than(options.older_than_days))
+        print(json.dumps({"purged_rows": removed, "older_than_days": options.older_than_days}))
+    elif options.action == "forget":
+        print(json.dumps({"forgotten_rows": asyncio.run(archive.forget_conversation(options.conversation_key))}))
+    else:
+        print(json.dumps(asyncio.run(archive.stats())))
+    return 0
 
 
 if __name__ == "__main__":

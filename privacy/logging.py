@@ -233,3 +233,8 @@ def add_known_values(values) -> contextvars.Token:
     """Extend (not replace) the values bound for this task: e.g. the request binds the
     message text, then the tracker store adds what the conversation already holds."""
     return _known_values.set(_known_values.get() + _freeze(values))
+
+
+def current_known_values() -> tuple:
+    """The values bound for this task (e.g. to redact an archive record the same way)."""
+    return _known_values.get()

@@ -136,6 +136,12 @@ def main() -> int:
         finally:
             assistant.stop()
         problems = scan([var_dir], {})
+        # The archive must actually hold the conversations, or scanning it proves nothing.
+        with sqlite3.connect(var_dir / "archive.db") as db:
+            archived = db.execute("SELECT count(*) FROM transcript_events WHERE event_type = 'user'").fetchone()[0]
+        print(f"leak test: {archived} archived (redacted) user messages scanned")
+        if archived < 10:
+            problems.append(f"the transcript archive holds only {archived} user messages")
         print(f"leak test: scanned {sum(1 for p in var_dir.rglob('*') if p.is_file())} files "
               f"written under VAR_DIR, including both processes' stdout/stderr")
     if problems:

@@ -1,0 +1,60 @@
+"""The transcript archive stores redacted events only, keyed by a hash, and forgets on request."""
+
+import asyncio
+import sqlite3
+
+from privacy.archive import (
+    ArchiveWriter, conversation_key, forget_conversation, make_engine, purge_older_than, redact_event,
+)
+
+KNOWN = (("patient_name", "Quenby Faketon"),)
+
+
+def test_known_values_and_recognised_phi_never_reach_a_row():
+    row = redact_event({"event": "user", "text": "im quenby faketon, call 312-555-0188",
+                        "parse_data": {"intent": {"name": "inform"}, "entities": []}}, KNOWN)
+    assert "quenby" not in row["text"].lower() and "555-0188" not in row["text"]
+    assert row["intent"] == "inform"
+
+
+def test_slot_values_are_redacted_too():
+    row = redact_event({"event": "slot", "name": "patient_name", "value": "Quenby Faketon"}, KNOWN)
+    assert "Quenby" not in row["data"]
+
+
+def test_writer_is_off_the_reply_path_and_forget_removes_the_conversation(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'archive.db'}"
+    key = conversation_key(b"secret", "+13125550188")
+    assert "3125550188" not in key
+
+    async def scenario():
+        writer = ArchiveWriter(make_engine(url))
+        await writer.start()
+        for text in ["hello", "my name is Quenby Faketon"]:
+            writer.submit(key, {"event": "user", "text": text, "timestamp": 1_700_000_000}, KNOWN)
+        writer.submit("other", {"event": "bot", "text": "Hi!", "timestamp": 1_700_000_000}, ())
+        await writer.close()
+        purged_none = await purge_older_than(100_000, make_engine(url))
+        forgotten = await forget_conversation(key, make_engine(url))
+        return writer.written, purged_none, forgotten
+
+    written, purged_none, forgotten = asyncio.run(scenario())
+    assert written == 3 and purged_none == 0 and forgotten == 2
+    raw = (tmp_path / "archive.db").read_bytes()
+    assert b"Quenby" not in raw
+    with sqlite3.connect(tmp_path / "archive.db") as db:
+        assert db.execute("select count(*) from transcript_events").fetchone() == (1,)
+
+
+def test_retention_purges_old_rows(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'archive.db'}"
+
+    async def scenario():
+        writer = ArchiveWriter(make_engine(url))
+        await writer.start()
+        writer.submit("k", {"event": "user", "text": "old message", "timestamp": 1_000_000_000}, ())
+        writer.submit("k", {"event": "user", "text": "new message"}, ())
+        await writer.close()
+        return await purge_older_than(30, make_engine(url))
+
+    assert asyncio.run(scenario()) == 1
