@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.booking import reset_form_slots
 from actions.common import clinic, load_content
+from actions.notifications import new_reference, notify_staff
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +125,15 @@ class ActionEmergency(Action):
             if entity.get("entity") == "emergency_category":
                 category = entity.get("value")
         dispatcher.utter_message(text=emergency_reply(content, category))
-        logger.warning("Emergency interrupt in a conversation (category %s)", category or "unknown")
+        await notify_staff(
+            "Emergency interrupt", new_reference("EM"),
+            f"category {category or 'unknown'}, channel {_channel(tracker)}; the patient was told to call for help",
+        )
         return reset_form_slots()
+
+
+def _channel(tracker: Tracker) -> str:
+    return str(tracker.get_latest_input_channel() or "web")
 
 
 def emergency_reply(content: Dict[str, Any], category: Any) -> str:
@@ -141,10 +149,12 @@ class ActionHumanHandoff(Action):
 
     async def run(self, dispatcher, tracker, domain):
         info = clinic()
+        reference = new_reference("HO")
+        await notify_staff("Patient asked for a person", reference, f"channel {_channel(tracker)}")
         dispatcher.utter_message(
             text=(
-                f"To talk to a person, please call our team on {info['phone_display']} "
-                f"({info['hours_text']})."
+                f"I've let our team know (reference {reference}). To talk to a person now, please "
+                f"call us on {info['phone_display']} ({info['hours_text']})."
             )
         )
         return reset_form_slots()

@@ -59,6 +59,8 @@ def conversations(assistant: RunningAssistant) -> None:
         f"I live at {CANARIES['address']}",
         "never mind",
         f"{CANARIES['first name']} here, can you call me on {CANARIES['phone digits']}",
+        f"this is {CANARIES['name']}, i have crushing chest pain",
+        f"let me talk to a person, my number is {CANARIES['phone']}",
     ]
     for message in script:
         assistant.say(sender, message)
