@@ -70,8 +70,9 @@ def run(foreground_rasa: List[str] | None = None) -> int:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, handle_signal)
-    signal.signal(signal.SIGTERM, handle_signal)
+    # Ctrl-C, a service manager stopping us, or the terminal closing: stop both cleanly.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, handle_signal)
 
     if not _wait_for_http(f"http://127.0.0.1:{settings.actions_port}/health", procs, 120):
         print("The action server did not start; see its output above.", file=sys.stderr)
