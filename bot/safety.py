@@ -441,6 +441,9 @@ def _build_rasa_component() -> type:
                 logger.exception("Emergency detector failed; message left to the classifier.")
                 return
             if found is None:
+                demoted = demote_unconfirmed_emergency(message.get(INTENT), message.get(INTENT_RANKING_KEY))
+                if demoted is not None:
+                    message.set(INTENT, demoted, add_to_output=True)
                 return
             intent = {INTENT_NAME_KEY: EMERGENCY_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
             ranking = [
@@ -467,6 +470,24 @@ def _build_rasa_component() -> type:
 
     EmergencyInterrupt.__qualname__ = "EmergencyInterrupt"
     return EmergencyInterrupt
+
+
+# The trained classifier also knows `emergency`. When the lexicon did not fire, a confident
+# classifier is kept as a safety net; an unsure one ("for my husband" at 0.7 during a form)
+# is not allowed to send a patient to 911 instead of answering them.
+CLASSIFIER_EMERGENCY_MIN_CONFIDENCE = 0.9
+
+
+def demote_unconfirmed_emergency(intent: Optional[Dict[str, Any]], ranking: Optional[List[Dict[str, Any]]]) -> Optional[Dict[str, Any]]:
+    """The intent to use instead of an unsure classifier-only `emergency`, else None."""
+    if not intent or intent.get("name") != EMERGENCY_INTENT:
+        return None
+    if (intent.get("confidence") or 0.0) >= CLASSIFIER_EMERGENCY_MIN_CONFIDENCE:
+        return None
+    for item in ranking or []:
+        if item.get("name") not in (EMERGENCY_INTENT, None):
+            return {"name": item["name"], "confidence": item.get("confidence", 0.0)}
+    return {"name": "nlu_fallback", "confidence": 1.0 - (intent.get("confidence") or 0.0)}
 
 
 def __getattr__(name: str) -> Any:

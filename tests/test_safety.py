@@ -292,3 +292,13 @@ def test_a_chat_message_gets_the_emergency_rule_through_the_full_message_path(ti
     replies = asyncio.run(tiny_agent.handle_text("i dont want to be here anymore",
                                                  sender_id="safety-test"))
     assert [r.get("text") for r in replies] == ["EMERGENCY REPLY"]
+
+
+def test_unsure_classifier_only_emergency_is_demoted_but_a_confident_one_is_kept():
+    from bot.safety import demote_unconfirmed_emergency
+
+    ranking = [{"name": "emergency", "confidence": 0.73}, {"name": "inform", "confidence": 0.2}]
+    assert demote_unconfirmed_emergency({"name": "emergency", "confidence": 0.73}, ranking) == {
+        "name": "inform", "confidence": 0.2}
+    assert demote_unconfirmed_emergency({"name": "emergency", "confidence": 0.95}, ranking) is None
+    assert demote_unconfirmed_emergency({"name": "greet", "confidence": 0.5}, ranking) is None
