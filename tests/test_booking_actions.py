@@ -194,3 +194,32 @@ def test_cancel_form_skips_to_the_end_when_there_is_nothing_to_cancel(run):
     slots = slot_events(events)
     # Dependants may still have appointments; either way the next question is coherent.
     assert slots["requested_slot"] in (None, "appointment_choice")
+
+
+def test_a_closed_day_is_explained_with_the_nearest_alternatives(run):
+    async def scenario():
+        system = practice_module.get_practice_system()
+        patient = await system.verify_patient(*DEMO_PATIENT)
+        vt = (await system.visit_types())[1]
+        t = tracker({"verified_patient_id": patient.id, "visit_type": str(vt.id), "provider_pref": "any",
+                     "time_preference": "next wednesday"}, "time_preference")
+        return await validate(ValidateBookingForm(), t)
+
+    events, messages = run(scenario)
+    assert "closed on Wednesdays" in messages[0] and "nearest free times" in messages[0]
+    offered = slot_events(events)["offered_slots"]
+    assert offered and all(datetime.fromisoformat(s["starts_at"]).weekday() != 2 for s in offered)
+
+
+def test_a_date_in_the_past_is_explained(run):
+    async def scenario():
+        system = practice_module.get_practice_system()
+        patient = await system.verify_patient(*DEMO_PATIENT)
+        vt = (await system.visit_types())[1]
+        t = tracker({"verified_patient_id": patient.id, "visit_type": str(vt.id), "provider_pref": "any",
+                     "time_preference": "yesterday"}, "time_preference")
+        return await validate(ValidateBookingForm(), t)
+
+    events, messages = run(scenario)
+    assert "already passed" in messages[0]
+    assert len(slot_events(events)["offered_slots"]) == 3
