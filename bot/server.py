@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 from functools import partial
-from pathlib import Path
 
 from sanic import Sanic, response
 from sanic.request import Request
@@ -98,7 +97,7 @@ def _redact_sms_outbox() -> None:
 
 
 def build_app(settings: Settings) -> Sanic:
-    from rasa.core import agent, run
+    from rasa.core import run
     from rasa.core.utils import AvailableEndpoints
 
     endpoints = AvailableEndpoints.read_endpoints(str(settings.write_endpoints()))

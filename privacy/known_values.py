@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
-from typing import Iterable, List, Mapping, Optional, Tuple
+from typing import List, Mapping, Optional, Tuple
 
 import regex as re
 from spacy.lang.en.stop_words import STOP_WORDS
