@@ -29,6 +29,7 @@ from actions.common import (
     when_text,
 )
 from actions.practice import get_practice_system
+from actions.practice.clinic import opening_hours
 from actions.practice.port import AppointmentNotChangeable, NotFound, SlotUnavailable
 from actions.scheduling import (
     TimePreference,
@@ -98,13 +99,12 @@ async def _closed_reasons(pref: TimePreference) -> List[str]:
     for closure in closures:
         day = closure.date
         reasons.append(f"we're closed on {day.strftime('%A')} {day.day} {day.strftime('%B')} ({closure.reason})")
-    open_days = {d.lower() for d, hours in clinic().get("hours", {}).items() if hours and hours != "closed"}
-    names = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+    hours = opening_hours()
     span = (pref.end_date - pref.start_date).days + 1
     asked = {(pref.start_date + timedelta(days=i)).weekday() for i in range(min(span, 7))}
     if pref.allowed_weekdays:
         asked &= set(pref.allowed_weekdays)
-    shut = sorted(d for d in asked if names[d] not in open_days)
+    shut = sorted(d for d in asked if hours[d] is None)
     if shut and len(shut) == len(asked):
         reasons.append("we're closed on " + " and ".join(WEEKDAYS[d] for d in shut))
     return reasons
@@ -147,12 +147,13 @@ async def find_offers(
             reasons = await _closed_reasons(pref)
             why = "; ".join(reasons) if reasons else f"everything {pref.label} is booked"
             note = f"Sorry, {why}. The nearest free times are:"
-    # Nearest alternatives: from the end of the asked-for range (or today), same time of day
-    # if possible, otherwise any time.
-    base = now if pref.in_past or not matching else max(
-        now, datetime.combine(pref.end_date + timedelta(days=1), time.min, tz)
-    )
-    if not matching and not pref.in_past:
+    # Nearest alternatives, same time of day if possible, otherwise any time: from today for
+    # a past date, after the range when its times are used up, else from the range's start.
+    if pref.in_past:
+        base = now
+    elif matching:
+        base = max(now, datetime.combine(pref.end_date + timedelta(days=1), time.min, tz))
+    else:
         base = max(now, datetime.combine(pref.start_date, time.min, tz))
     free = await practice.free_slots(visit_type_id, base, base + ALTERNATIVE_HORIZON, provider_id=provider_id)
     same_time = [

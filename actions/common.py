@@ -31,7 +31,10 @@ def clinic() -> dict:
 
 
 def practice_tz() -> ZoneInfo:
-    return ZoneInfo(clinic().get("timezone", "America/Chicago"))
+    # One reading of the time zone for the whole action server: the practice port's.
+    from actions.practice.clinic import practice_timezone
+
+    return practice_timezone()
 
 
 def now_local() -> datetime:
