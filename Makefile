@@ -28,7 +28,7 @@ done; exit 1
 endef
 
 .PHONY: install run train shell test unit validate test-stories eval-nlu eval-phi eval-safety \
-	eval-faq leak-test bench e2e lock clean
+	eval-faq leak-test bench e2e staff-refills lock clean
 
 install: $(STAMP)
 
@@ -77,6 +77,11 @@ eval-safety: $(STAMP)
 
 eval-faq: $(STAMP)
 	$(PY) -m actions.handbook_eval
+
+# Staff review queue for refill requests: `make staff-refills` lists pending ones;
+# `make staff-refills ARGS='approve RX-XXXXX'` (or deny, needs-appointment) decides.
+staff-refills: $(STAMP)
+	@$(PY) -m actions.staff_refills $(ARGS)
 
 leak-test: $(STAMP) $(MODEL)
 	$(PY) -m tests.leak_test

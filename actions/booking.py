@@ -8,7 +8,6 @@ the time a moment earlier, the patient is told and offered the next free times.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import re
 from datetime import datetime, time, timedelta
@@ -21,7 +20,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (
     as_int,
+    best_match,
+    button,
     clinic,
+    norm_text,
     now_local,
     practice_tz,
     slot_from_dict,
@@ -39,7 +41,7 @@ from actions.scheduling import (
     pick_offers,
     slot_label,
 )
-from actions.verification import VerifiedFormValidation
+from actions.verification import VerifiedFormValidation, who_for
 
 logger = logging.getLogger(__name__)
 
@@ -60,32 +62,6 @@ WEEKDAYS = ["Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturd
 
 def reset_form_slots() -> List[EventType]:
     return [SlotSet(name, 0 if name == "offer_page" else None) for name in FORM_SLOTS]
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9 ]+", " ", (text or "").lower()).strip()
-
-
-def _best_match(text: str, options: Sequence[Tuple[str, Any]]) -> Optional[Any]:
-    """Match a typed answer to one of several labelled options: number, words, or fuzzy."""
-    typed = _norm(text)
-    if not typed:
-        return None
-    number = re.fullmatch(r"(?:option |number |no |#)?(\d{1,2})", typed)
-    if number and 1 <= int(number.group(1)) <= len(options):
-        return options[int(number.group(1)) - 1][1]
-    hits = [value for label, value in options if typed in _norm(label) or _norm(label) in typed]
-    if len(hits) == 1:
-        return hits[0]
-    labels = [_norm(label) for label, _ in options]
-    close = difflib.get_close_matches(typed, labels, n=1, cutoff=0.75)
-    if close:
-        return options[labels.index(close[0])][1]
-    return None
-
-
-def _button(title: str, payload: str) -> Dict[str, str]:
-    return {"title": title, "payload": payload}
 
 
 def _offer_line(slot) -> str:
@@ -177,8 +153,8 @@ def offers_message(offers: Sequence[Any]) -> Tuple[str, List[Dict[str, str]]]:
         "Here are the times I can offer:\n" + "\n".join(lines)
         + f"\nReply {numbers}, or say \"none of these\" for other times."
     )
-    buttons = [_button(f"{i}. {slot_label(s, practice_tz())}, {s.provider_name}", str(i)) for i, s in enumerate(offers, 1)]
-    buttons.append(_button("None of these", "/none_of_these"))
+    buttons = [button(f"{i}. {slot_label(s, practice_tz())}, {s.provider_name}", str(i)) for i, s in enumerate(offers, 1)]
+    buttons.append(button("None of these", "/none_of_these"))
     return text, buttons
 
 
@@ -261,7 +237,7 @@ class _OfferingForm(VerifiedFormValidation):
     async def validate_slot_choice(self, value, dispatcher, tracker, domain):
         if isinstance(value, dict):  # already validated earlier in this turn
             return {"slot_choice": value}
-        if value == "none_of_these" or _norm(str(value)) in ("none", "none of these", "neither", "other times"):
+        if value == "none_of_these" or norm_text(str(value)) in ("none", "none of these", "neither", "other times"):
             return await self._next_page(tracker, dispatcher)
         offered = [slot_from_dict(s) for s in tracker.get_slot("offered_slots") or []]
         index = parse_choice(str(value or ""), offered, tz=practice_tz())
@@ -293,36 +269,30 @@ class ValidateBookingForm(_OfferingForm):
         return int(tracker.get_slot("visit_type")), (None if provider == "any" else int(provider))
 
     async def validate_appointment_for(self, value, dispatcher, tracker, domain):
-        text = _norm(str(value or ""))
-        if text in ("me", "myself", "i", "self", "for me", "just me", "mine"):
-            return {"appointment_for": "self", "subject_patient_id": tracker.get_slot("verified_patient_id")}
-        dependants = tracker.get_slot("dependants") or []
-        options = [("myself", tracker.get_slot("verified_patient_id"))] + [
-            (d["first_name"], d["id"]) for d in dependants
-        ]
-        text = re.sub(r"^(for )?(my )?(son|daughter|child|kid|ward) ?", "", text) or text
-        chosen = _best_match(text, options)
+        chosen = who_for(value, tracker)
         if chosen is None:
-            names = ", ".join(d["first_name"] for d in dependants)
+            names = ", ".join(d["first_name"] for d in tracker.get_slot("dependants") or [])
             dispatcher.utter_message(text=f"Who is the appointment for: you, or {names}?")
             return {"appointment_for": None}
+        if chosen == tracker.get_slot("verified_patient_id"):
+            return {"appointment_for": "self", "subject_patient_id": chosen}
         return {"appointment_for": str(chosen), "subject_patient_id": chosen}
 
     async def validate_visit_type(self, value, dispatcher, tracker, domain):
         visit_types = await get_practice_system().visit_types()
-        chosen = _best_match(str(value or ""), [(v.name, v.id) for v in visit_types])
+        chosen = best_match(str(value or ""), [(v.name, v.id) for v in visit_types])
         if chosen is None:
             dispatcher.utter_message(text="Please pick one of the visit types by number.")
             return {"visit_type": None}
         return {"visit_type": str(chosen)}
 
     async def validate_provider_pref(self, value, dispatcher, tracker, domain):
-        text = _norm(str(value or ""))
+        text = norm_text(str(value or ""))
         if text in ("any", "anyone", "no preference", "none", "dont mind", "don t mind", "doesn t matter", "whoever", "first available", "0"):
             return {"provider_pref": "any"}
         providers = await get_practice_system().providers(int(tracker.get_slot("visit_type")))
         options = [("no preference", "any")] + [(p.display_name, str(p.id)) for p in providers]
-        chosen = _best_match(re.sub(r"^(dr|doctor|nurse|np)\s+", "", text), options) or _best_match(text, options)
+        chosen = best_match(re.sub(r"^(dr|doctor|nurse|np)\s+", "", text), options) or best_match(text, options)
         if chosen is None:
             dispatcher.utter_message(text="Please pick a clinician by number, or say \"no preference\".")
             return {"provider_pref": None}
@@ -413,7 +383,7 @@ async def _validate_appointment_choice(value, dispatcher, tracker) -> Dict[Text,
     offered = [SimpleNamespace(starts_at=a.starts_at) for a in appts]
     index = parse_choice(str(value or ""), offered, tz=practice_tz())
     if index is None:
-        index = _best_match(str(value or ""), [(_appointment_line(a, tracker), i) for i, a in enumerate(appts)])
+        index = best_match(str(value or ""), [(_appointment_line(a, tracker), i) for i, a in enumerate(appts)])
     if index is None:
         dispatcher.utter_message(text="Please reply with the number of the appointment.")
         return {"appointment_choice": None}
@@ -429,7 +399,7 @@ class ActionAskAppointmentFor(Action):
 
     async def run(self, dispatcher, tracker, domain):
         dependants = tracker.get_slot("dependants") or []
-        buttons = [_button("Myself", "myself")] + [_button(d["first_name"], d["first_name"]) for d in dependants]
+        buttons = [button("Myself", "myself")] + [button(d["first_name"], d["first_name"]) for d in dependants]
         dispatcher.utter_message(text="Who is the appointment for?", buttons=buttons)
         return []
 
@@ -443,7 +413,7 @@ class ActionAskVisitType(Action):
         lines = [f"{i}. {v.name} ({v.duration_minutes} min)" for i, v in enumerate(visit_types, 1)]
         dispatcher.utter_message(
             text="What kind of visit do you need?\n" + "\n".join(lines),
-            buttons=[_button(f"{v.name} ({v.duration_minutes} min)", str(i)) for i, v in enumerate(visit_types, 1)],
+            buttons=[button(f"{v.name} ({v.duration_minutes} min)", str(i)) for i, v in enumerate(visit_types, 1)],
         )
         return []
 
@@ -455,8 +425,8 @@ class ActionAskProviderPref(Action):
     async def run(self, dispatcher, tracker, domain):
         providers = await get_practice_system().providers(as_int(tracker.get_slot("visit_type")))
         lines = ["0. No preference"] + [f"{i}. {p.display_name}" for i, p in enumerate(providers, 1)]
-        buttons = [_button("No preference", "no preference")] + [
-            _button(p.display_name, p.display_name) for p in providers
+        buttons = [button("No preference", "no preference")] + [
+            button(p.display_name, p.display_name) for p in providers
         ]
         dispatcher.utter_message(
             text="Would you like to see a particular clinician?\n" + "\n".join(lines), buttons=buttons
@@ -491,7 +461,7 @@ class ActionAskBookingConfirmed(Action):
                 text += f"\nPlease note: your current appointment is less than 24 hours away. {_policy_text()}"
         dispatcher.utter_message(
             text=text + "\nReply yes to confirm, or \"other times\".",
-            buttons=[_button("Yes, confirm", "/affirm"), _button("Other times", "/none_of_these")],
+            buttons=[button("Yes, confirm", "/affirm"), button("Other times", "/none_of_these")],
         )
         return []
 
@@ -516,7 +486,7 @@ class ActionAskAppointmentChoice(Action):
         lines = [f"{i}. {_appointment_line(a, tracker)}" for i, a in enumerate(appts, 1)]
         dispatcher.utter_message(
             text=f"Which appointment would you like to {verb}?\n" + "\n".join(lines),
-            buttons=[_button(f"{i}. {when_text(a.starts_at)}", str(i)) for i, a in enumerate(appts, 1)],
+            buttons=[button(f"{i}. {when_text(a.starts_at)}", str(i)) for i, a in enumerate(appts, 1)],
         )
         return []
 
@@ -533,7 +503,7 @@ class ActionAskCancelConfirmed(Action):
             text += f"\nThis appointment is less than 24 hours away. {_policy_text()}"
         dispatcher.utter_message(
             text=text,
-            buttons=[_button("Yes, cancel it", "/affirm"), _button("No, keep it", "/deny")],
+            buttons=[button("Yes, cancel it", "/affirm"), button("No, keep it", "/deny")],
         )
         return []
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
+import re
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence, Tuple
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -71,3 +73,29 @@ def as_int(value: Any) -> Optional[int]:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def norm_text(text: str) -> str:
+    return re.sub(r"[^a-z0-9 ]+", " ", (text or "").lower()).strip()
+
+
+def best_match(text: str, options: Sequence[Tuple[str, Any]]) -> Optional[Any]:
+    """Match a typed answer to one of several labelled options: number, words, or fuzzy."""
+    typed = norm_text(text)
+    if not typed:
+        return None
+    number = re.fullmatch(r"(?:option |number |no |#)?(\d{1,2})", typed)
+    if number and 1 <= int(number.group(1)) <= len(options):
+        return options[int(number.group(1)) - 1][1]
+    hits = [value for label, value in options if typed in norm_text(label) or norm_text(label) in typed]
+    if len(hits) == 1:
+        return hits[0]
+    labels = [norm_text(label) for label, _ in options]
+    close = difflib.get_close_matches(typed, labels, n=1, cutoff=0.75)
+    if close:
+        return options[labels.index(close[0])][1]
+    return None
+
+
+def button(title: str, payload: str) -> Dict[str, str]:
+    return {"title": title, "payload": payload}

@@ -10,7 +10,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.booking import reset_form_slots
+from actions.booking import reset_form_slots as reset_booking_slots
+from actions.refills import reset_refill_slots
 from actions.common import clinic, load_content
 from actions.notifications import new_reference, notify_staff
 
@@ -23,6 +24,7 @@ def _menu_buttons() -> List[Dict[str, str]]:
         {"title": "Change an appointment", "payload": "/reschedule_appointment"},
         {"title": "Cancel an appointment", "payload": "/cancel_appointment"},
         {"title": "My appointments", "payload": "/list_appointments"},
+        {"title": "Prescription refill", "payload": "/request_refill"},
         {"title": "Talk to a person", "payload": "/human_handoff"},
     ]
 
@@ -223,29 +225,18 @@ async def _forget(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Ev
     return [AllSlotsReset()]
 
 
-class ActionRefillUnavailable(Action):
-    """Refill requests are not handled in chat yet; say so and say where to go."""
-
-    def name(self) -> Text:
-        return "action_refill_unavailable"
-
-    async def run(self, dispatcher, tracker, domain):
-        dispatcher.utter_message(
-            text=(
-                "I can't take prescription refill requests in this chat yet. Please call the "
-                f"clinic on {clinic()['phone_display']} or ask your pharmacy to send us a request."
-            )
-        )
-        return []
-
-
 class ActionStaffOnly(Action):
     def name(self) -> Text:
         return "action_staff_only"
 
     async def run(self, dispatcher, tracker, domain):
         dispatcher.utter_message(
-            text="Sorry, I can't help with that here. I can book, move or cancel appointments, or connect you with a person.",
+            text="Sorry, I can't help with that here. I can book, move or cancel appointments, take prescription refill requests, or connect you with a person.",
             buttons=_menu_buttons(),
         )
         return []
+
+
+def reset_form_slots():
+    """Every form's working slots: leaving any form leaves nothing half-filled behind."""
+    return reset_booking_slots() + reset_refill_slots()

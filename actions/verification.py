@@ -1,27 +1,101 @@
 """Identity verification shared by every form that touches a patient's data.
 
-Name + date of birth are checked against the practice system before anything about a
-patient is shown or changed. A failure never says which field was wrong.
+Web chat: full name + date of birth. SMS: the sender's number must be the phone on file,
+plus date of birth (the number reaches the action server only as an encrypted token in the
+message metadata). Nothing about a patient is shown or changed before this succeeds, and a
+failure never says which field was wrong.
+
+Failures count twice: per conversation (MAX_ATTEMPTS ends the attempt) and per patient
+record in the practice system (three wrong answers from any mix of conversations and
+channels lock the record for 15 minutes; staff are told, by reference number only).
+Verification lasts for the session only, and lapses after VERIFICATION_IDLE_MINUTES
+(default 30) without a message.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
 import re
+import time
 from abc import ABC, abstractmethod
 from datetime import date
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
 import dateparser
 from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.common import clinic, now_local
+from actions.common import best_match, clinic, norm_text, now_local
+from actions.notifications import new_reference, notify_staff
 from actions.practice import get_practice_system
+from actions.practice.port import LOCKOUT_MINUTES
+
+logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 IDENTITY_SLOTS = ("patient_name", "patient_dob")
+VERIFIED_SLOTS = ("verified_patient_id", "verified_first_name", "dependants", "verified_at")
+
+
+def idle_limit_seconds() -> float:
+    return float(os.environ.get("VERIFICATION_IDLE_MINUTES", "30")) * 60
+
+
+def verification_lapsed(tracker: Tracker) -> bool:
+    """True when the patient was verified but the previous message of this session came
+    longer ago than the idle limit (Rasa's own session expiry in domain.yml is the upper
+    bound; this lets a practice choose a shorter one without retraining)."""
+    if tracker.get_slot("verified_patient_id") is None:
+        return False
+    user_times = [e.get("timestamp") for e in tracker.events if e.get("event") == "user"]
+    if len(user_times) < 2 or user_times[-2] is None:
+        return False
+    return (user_times[-1] or time.time()) - user_times[-2] > idle_limit_seconds()
+
+
+def forget_verification() -> List[EventType]:
+    return [SlotSet(name, None) for name in VERIFIED_SLOTS]
+
+
+def is_sms(tracker: Tracker) -> bool:
+    return tracker.get_latest_input_channel() == "sms"
+
+
+@functools.lru_cache(maxsize=1)
+def _sms_secret() -> bytes:
+    from connectors.sms_state import load_or_create_secret
+
+    var_dir = Path(os.environ.get("VAR_DIR", "var")).resolve()
+    return load_or_create_secret(var_dir, os.environ.get("SENDER_ID_SECRET"))
+
+
+def sms_sender_number(tracker: Tracker) -> Optional[str]:
+    """The number this SMS came from, decrypted from the channel's metadata token."""
+    from connectors.sms_state import read_sender_token
+
+    token = ((tracker.latest_message or {}).get("metadata") or {}).get("sms_sender_token")
+    if not token or not is_sms(tracker):
+        return None
+    return read_sender_token(_sms_secret(), str(token))
+
+
+def who_for(value: Any, tracker: Tracker) -> Optional[int]:
+    """The verified patient's own id for "me", or a linked dependant's id chosen by name or
+    number; None when the answer matches neither."""
+    text = norm_text(str(value or ""))
+    me = tracker.get_slot("verified_patient_id")
+    if text in ("me", "myself", "i", "self", "for me", "just me", "mine", "my own"):
+        return me
+    dependants = tracker.get_slot("dependants") or []
+    options = [("myself", me)] + [(d["first_name"], d["id"]) for d in dependants]
+    text = re.sub(r"^(for )?(my )?(son|daughter|child|kid|ward) ?", "", text) or text
+    return best_match(text, options)
 
 _NUMERIC_DATE = re.compile(r"^\s*(\d{1,4})\s*[/\-. ]\s*(\d{1,2})\s*[/\-. ]\s*(\d{2,4})\s*$")
 _COMPACT_DATE = re.compile(r"^\s*(\d{2})(\d{2})(\d{4})\s*$")
@@ -93,6 +167,18 @@ class VerifiedFormValidation(FormValidationAction, ABC):
     def name(self) -> Text:
         """validate_<form name>"""
 
+    async def run(self, dispatcher, tracker, domain):
+        if not verification_lapsed(tracker):
+            return await super().run(dispatcher, tracker, domain)
+        # Idle too long: ask again, as if this session had never verified.
+        dispatcher.utter_message(
+            text="It's been a while, so for your security I need to check who you are again."
+        )
+        lapsed = tracker.copy()
+        for name in VERIFIED_SLOTS:
+            lapsed.slots[name] = None
+        return forget_verification() + await super().run(dispatcher, lapsed, domain)
+
     async def required_slots(
         self,
         domain_slots: List[Text],
@@ -103,6 +189,8 @@ class VerifiedFormValidation(FormValidationAction, ABC):
         if tracker.get_slot("verified_patient_id") is None:
             if (tracker.get_slot("failed_verifications") or 0) >= MAX_ATTEMPTS:
                 return []
+            if is_sms(tracker):
+                return ["patient_dob"]  # the phone on file stands in for the name
             return [s for s in domain_slots if s in IDENTITY_SLOTS]
         return await self.slots_after_verification(
             [s for s in domain_slots if s not in IDENTITY_SLOTS], tracker
@@ -132,7 +220,32 @@ class VerifiedFormValidation(FormValidationAction, ABC):
             )
             return {"patient_dob": None}
         practice = get_practice_system()
-        patient = await practice.verify_patient(tracker.get_slot("patient_name") or "", dob)
+        if is_sms(tracker):
+            number = sms_sender_number(tracker)
+            result = await practice.check_identity(dob, phone=number or "")
+        else:
+            result = await practice.check_identity(
+                dob, full_name=tracker.get_slot("patient_name") or ""
+            )
+        if result.locked_now:
+            reference = new_reference("LO")
+            logger.warning("identity checks locked a patient record (%s)", reference)
+            await notify_staff(
+                "Patient record locked after repeated failed identity checks",
+                reference,
+                f"locked for {LOCKOUT_MINUTES} minutes",
+            )
+        if result.locked:
+            dispatcher.utter_message(
+                text=(
+                    "For your security this record is locked for a short while after several "
+                    "unsuccessful checks. Please try again in "
+                    f"{LOCKOUT_MINUTES} minutes, or call the clinic on "
+                    f"{clinic()['phone_display']} and the team will help you."
+                )
+            )
+            return {"patient_name": None, "patient_dob": None, "failed_verifications": MAX_ATTEMPTS}
+        patient = result.patient
         if patient is None:
             failures = int(tracker.get_slot("failed_verifications") or 0) + 1
             if failures >= MAX_ATTEMPTS:
@@ -158,4 +271,5 @@ class VerifiedFormValidation(FormValidationAction, ABC):
             "verified_patient_id": patient.id,
             "verified_first_name": patient.first_name,
             "dependants": [{"id": d.id, "first_name": d.first_name} for d in dependants],
+            "verified_at": time.time(),
         }

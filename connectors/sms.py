@@ -50,6 +50,7 @@ from connectors.sms_state import (
     OptOutStore,
     RecipientDirectory,
     keyed_sender_id,
+    sender_token,
     load_or_create_secret,
     log_id,
 )
@@ -368,6 +369,8 @@ class SmsService:
                 "channel_role": "patient",
                 "message_sid": inbound.message_sid,
                 "num_media": inbound.num_media,
+                # For the SMS identity check (phone on file + date of birth).
+                "sms_sender_token": sender_token(self.settings.sender_secret, inbound.number),
             },
         )
         try:

@@ -62,6 +62,32 @@ def keyed_sender_id(secret: bytes, number: str) -> str:
     return SENDER_PREFIX + digest.hexdigest()[:32]
 
 
+def _token_cipher(secret: bytes):
+    import base64
+
+    from cryptography.fernet import Fernet
+
+    key = hmac.new(secret, b"sms-sender-token", hashlib.sha256).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def sender_token(secret: bytes, number: str) -> str:
+    """The sender's number, encrypted for the action server (message metadata), so that an
+    SMS identity check can compare it with the phone on file. Tracker stores only ever see
+    this ciphertext, never the number."""
+    return _token_cipher(secret).encrypt(normalise_number(number).encode("utf-8")).decode("ascii")
+
+
+def read_sender_token(secret: bytes, token: str, max_age_seconds: int = 3600) -> Optional[str]:
+    """The number inside a sender token, or None if it is not one of ours or too old."""
+    from cryptography.fernet import InvalidToken
+
+    try:
+        return _token_cipher(secret).decrypt(token.encode("ascii"), ttl=max_age_seconds).decode("utf-8")
+    except (InvalidToken, ValueError, UnicodeError):
+        return None
+
+
 def log_id(sender_id: str) -> str:
     """What a log line may carry about a sender: a short prefix of the keyed hash."""
     return sender_id[len(SENDER_PREFIX):][:8] if sender_id.startswith(SENDER_PREFIX) else sender_id[:8]

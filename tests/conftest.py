@@ -6,6 +6,7 @@ when CI is set (CI must exercise them).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 
@@ -45,3 +46,26 @@ def postgres_url() -> str:
 def redis_url() -> str:
     require_service("Redis", "127.0.0.1", 6379)
     return REDIS_URL
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    """Run an async scenario against a fresh seeded SQLite practice database, on one event
+    loop (action tests: tests/action_helpers.py)."""
+    import actions.practice as practice_module
+    from actions.practice import ensure_schema_and_seed
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'practice.db'}")
+
+    def runner(scenario):
+        async def wrapped():
+            practice_module._system = None
+            await ensure_schema_and_seed()
+            try:
+                return await scenario()
+            finally:
+                await practice_module.close_practice_system()
+
+        return asyncio.run(wrapped())
+
+    return runner

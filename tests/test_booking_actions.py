@@ -6,13 +6,9 @@ messages a patient would see.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
-import yaml
-from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -23,66 +19,8 @@ from actions.booking import (
     ValidateBookingForm,
     ValidateCancelForm,
 )
-from actions.practice import ensure_schema_and_seed
 from actions.practice.seed import DEMO_GUARDIAN, DEMO_PATIENT
-
-DOMAIN = yaml.safe_load((Path(__file__).parent.parent / "domain.yml").read_text())
-
-
-def tracker(slots=None, requested=None, text="", intent="inform", form="booking_form"):
-    all_slots = {name: None for name in DOMAIN["slots"]}
-    all_slots.update({"failed_verifications": 0, "offer_page": 0})
-    all_slots.update(slots or {})
-    all_slots["requested_slot"] = requested
-    # As Rasa's FormAction sends it: the candidate for the requested slot comes last.
-    events = [{"event": "action", "name": "action_listen"},
-              {"event": "user", "text": text, "parse_data": {"intent": {"name": intent}}}]
-    if requested and requested in (slots or {}):
-        events.append({"event": "slot", "name": requested, "value": all_slots[requested]})
-    return Tracker(
-        sender_id="test-conversation",
-        slots=all_slots,
-        latest_message={"text": text, "intent": {"name": intent, "confidence": 1.0}, "entities": []},
-        events=events,
-        paused=False,
-        followup_action=None,
-        active_loop={"name": form} if form else {},
-        latest_action_name="action_listen",
-    )
-
-
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    """Run an async scenario against a fresh seeded database, on one event loop."""
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'practice.db'}")
-
-    def runner(scenario):
-        async def wrapped():
-            practice_module._system = None
-            await ensure_schema_and_seed()
-            try:
-                return await scenario()
-            finally:
-                await practice_module.close_practice_system()
-
-        return asyncio.run(wrapped())
-
-    return runner
-
-
-async def validate(action, t):
-    dispatcher = CollectingDispatcher()
-    events = await action.run(dispatcher, t, DOMAIN)
-    return events, [m.get("text") for m in dispatcher.messages]
-
-
-def slot_events(events):
-    return {e["name"]: e["value"] for e in events if e["event"] == "slot"}
-
-
-def _dob(value):
-    return f"{value.month:02d}/{value.day:02d}/{value.year}"
-
+from tests.action_helpers import DOMAIN, dob_text as _dob, slot_events, tracker, validate
 
 def test_correct_details_verify_and_drop_the_typed_identity(run):
     t = tracker({"patient_name": DEMO_PATIENT[0], "patient_dob": _dob(DEMO_PATIENT[1])}, "patient_dob")

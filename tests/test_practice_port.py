@@ -435,7 +435,7 @@ async def test_active_medications(practice):
     today = date.today()
     patient = await _patient(system, DEMO_PATIENT)
     meds = {m_.generic_name: m_ for m_ in await system.active_medications(patient.id)}
-    assert set(meds) == {"atorvastatin", "lisinopril"}  # amoxicillin course is finished
+    assert set(meds) == {"amlodipine", "atorvastatin", "lisinopril"}  # amoxicillin ended
     assert meds["lisinopril"].refills_remaining == 0
     assert meds["lisinopril"].brand_names == ("Zestril", "Prinivil")
     assert meds["atorvastatin"].strength == "20 mg"
@@ -505,6 +505,89 @@ async def test_refill_requests_are_idempotent(practice):
         await system.set_refill_status("RX-NOPE2", "denied")
     with pytest.raises(ValueError):
         await system.set_refill_status(first.reference, "maybe")
+
+
+async def test_refill_queue_lists_every_patients_requests_with_names(practice):
+    system = practice.system
+    patient = await _patient(system, DEMO_PATIENT)
+    meds = {x.generic_name: x for x in await system.active_medications(patient.id)}
+    pharmacy = (await system.pharmacies())[0]
+    renewal = await system.create_refill_request(
+        patient.id, meds["lisinopril"].id, pharmacy.id, "q-1", kind="renewal", channel="sms")
+    refill = await system.create_refill_request(
+        patient.id, meds["atorvastatin"].id, pharmacy.id, "q-2")
+    assert (renewal.kind, renewal.channel) == ("renewal", "sms")
+    assert (refill.kind, refill.channel) == ("refill", "web")
+    assert renewal.medication_name == "lisinopril 10 mg" and renewal.pharmacy_name == pharmacy.name
+    queue = await system.refill_queue()
+    assert [r.reference for r in queue] == [renewal.reference, refill.reference]  # oldest first
+    decided = await system.set_refill_status(refill.reference, "needs_appointment")
+    assert decided.patient_notified_at is None
+    await system.mark_refill_patient_notified(refill.reference)
+    (after,) = await system.refill_queue("needs_appointment")
+    assert after.reference == refill.reference and after.patient_notified_at is not None
+    assert [r.reference for r in await system.refill_queue()] == [renewal.reference]
+    assert len(await system.refill_queue(None)) == 2
+    with pytest.raises(ValueError):
+        await system.create_refill_request(patient.id, meds["amlodipine"].id, pharmacy.id,
+                                           "q-3", kind="urgent")
+
+
+# --- lockout --------------------------------------------------------------------------
+
+
+async def test_three_wrong_dates_of_birth_lock_the_record_across_conversations(practice):
+    system = practice.system
+    name, dob = DEMO_PATIENT
+    wrong = date(1999, 1, 1)
+    # Two conversations fail once each (a fresh system object per "conversation").
+    assert (await system.check_identity(wrong, full_name=name)).patient is None
+    second = practice.new_system()
+    result = await second.check_identity(wrong, full_name=name.upper())
+    assert result.patient is None and not result.locked
+    # The third failure, by SMS from the phone on file, locks the record: once.
+    third = await practice.new_system().check_identity(wrong, phone=DEMO_PATIENT_PHONE)
+    assert third.locked and third.locked_now
+    # Now even the right answer is refused, on either channel, until the lock lapses.
+    again = await system.check_identity(dob, full_name=name)
+    assert again.locked and not again.locked_now and again.patient is None
+    assert (await system.check_identity(dob, phone=DEMO_PATIENT_PHONE)).locked
+    practice.clock.advance(minutes=14)
+    assert (await system.check_identity(dob, full_name=name)).locked
+    practice.clock.advance(minutes=2)
+    ok = await system.check_identity(dob, full_name=name)
+    assert ok.patient is not None and ok.patient.first_name == "Testy" and not ok.locked
+    # Other patients were never affected.
+    guardian = await system.check_identity(DEMO_GUARDIAN[1], full_name=DEMO_GUARDIAN[0])
+    assert guardian.patient is not None
+
+
+async def test_failures_lapse_and_a_success_clears_them(practice):
+    system = practice.system
+    name, dob = DEMO_PATIENT
+    wrong = date(1999, 1, 1)
+    for _ in range(2):
+        await system.check_identity(wrong, full_name=name)
+    practice.clock.advance(minutes=16)  # old failures lapse
+    assert not (await system.check_identity(wrong, full_name=name)).locked
+    assert (await system.check_identity(dob, full_name=name)).patient is not None
+    for _ in range(2):  # the success reset the count
+        assert not (await system.check_identity(wrong, full_name=name)).locked
+    # A name that matches nobody counts against nobody, and says nothing.
+    nobody = await system.check_identity(dob, full_name="Nobody Atall")
+    assert nobody.patient is None and not nobody.locked
+    assert (await system.check_identity(dob, phone="+13125550199")).patient is None
+    assert (await system.check_identity(dob, phone="not a phone")).patient is None
+
+
+async def test_concurrent_failures_are_all_counted(practice):
+    system = practice.system
+    name, _ = DEMO_PATIENT
+    results = await asyncio.gather(*(
+        practice.new_system().check_identity(date(1999, 1, 1), full_name=name) for _ in range(3)
+    ))
+    assert sum(r.locked_now for r in results) == 1
+    assert (await system.check_identity(DEMO_PATIENT[1], full_name=name)).locked
 
 
 # --- concurrency ----------------------------------------------------------------------

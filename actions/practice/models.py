@@ -253,10 +253,13 @@ class RefillRequest(Base):
     patient_id = Column(Integer, ForeignKey("patients.id"), nullable=False, index=True)
     medication_id = Column(Integer, ForeignKey("medications.id"), nullable=False)
     pharmacy_id = Column(Integer, ForeignKey("pharmacies.id"), nullable=False)
-    status = Column(String(20), nullable=False, default="pending")
+    status = Column(String(20), nullable=False, default="pending", index=True)
+    kind = Column(String(10), nullable=False, default="refill", server_default="refill")
+    channel = Column(String(10), nullable=False, default="web", server_default="web")
     created_at = Column(UtcDateTime, nullable=False, default=utcnow)
     decided_at = Column(UtcDateTime, nullable=True)
     decision_note = Column(Text, nullable=True)
+    patient_notified_at = Column(UtcDateTime, nullable=True)
     __table_args__ = (
         CheckConstraint(
             "status IN ('pending', 'approved', 'denied', 'needs_appointment')",
@@ -272,6 +275,16 @@ class RefillRequest(Base):
             postgresql_where=text("status = 'pending'"),
         ),
     )
+
+
+class IdentityCheck(Base):
+    """Failed identity checks against one patient record, from any conversation or channel."""
+
+    __tablename__ = "identity_checks"
+    patient_id = Column(Integer, ForeignKey("patients.id"), primary_key=True)
+    failed_attempts = Column(Integer, nullable=False, default=0, server_default="0")
+    last_failed_at = Column(UtcDateTime, nullable=True)
+    locked_until = Column(UtcDateTime, nullable=True)
 
 
 class PracticeMeta(Base):

@@ -31,6 +31,14 @@ REFILL_STATUSES = (REFILL_PENDING, REFILL_APPROVED, REFILL_DENIED, REFILL_NEEDS_
 
 CONTROLLED_SCHEDULES = ("II", "III", "IV", "V")
 
+REFILL_KIND_REFILL = "refill"  # a repeat of a prescription that has refills left
+REFILL_KIND_RENEWAL = "renewal"  # no refills left: the prescriber decides (may want a visit)
+
+# Wrong identity answers against one record, from any conversation or channel, before the
+# record is locked, and for how long.
+LOCKOUT_ATTEMPTS = 3
+LOCKOUT_MINUTES = 15
+
 
 @dataclass(frozen=True)
 class Patient:
@@ -142,6 +150,22 @@ class RefillRequest:
     created_at: datetime
     decided_at: Optional[datetime]
     decision_note: Optional[str]
+    kind: str = REFILL_KIND_REFILL
+    channel: str = "web"  # where the patient asked: "web" or "sms"
+    medication_name: str = ""  # "atorvastatin 20 mg"
+    pharmacy_name: str = ""
+    patient_notified_at: Optional[datetime] = None
+
+
+@dataclass(frozen=True)
+class IdentityCheckResult:
+    """What one identity check found. `patient` is set only on a match of an unlocked
+    record; `locked` means the record the answer was aimed at is locked (refuse, and say to
+    call); `locked_now` is true only for the attempt that caused the lock (notify staff)."""
+
+    patient: Optional[Patient]
+    locked: bool = False
+    locked_now: bool = False
 
 
 class PracticeError(Exception):
@@ -171,7 +195,8 @@ class AppointmentNotChangeable(PracticeError):
 
 
 class PatientLocked(PracticeError):
-    """Too many failed identity checks for this patient (reserved for a later issue)."""
+    """Too many failed identity checks for this patient record: it is locked for
+    LOCKOUT_MINUTES across every conversation and channel."""
 
 
 DateOrDatetime = Union[date, datetime]
@@ -196,6 +221,22 @@ class PracticeSystem(abc.ABC):
         self, phone: str, date_of_birth: date
     ) -> Optional[Patient]:
         """The patient whose phone (any common US format or E.164) and DOB match, or None."""
+
+    @abc.abstractmethod
+    async def check_identity(
+        self,
+        date_of_birth: date,
+        *,
+        full_name: Optional[str] = None,
+        phone: Optional[str] = None,
+    ) -> IdentityCheckResult:
+        """Verify a patient by name + DOB (web) or phone on file + DOB (SMS), counting
+        failures against the record(s) the name or phone points at.
+
+        LOCKOUT_ATTEMPTS failures within LOCKOUT_MINUTES lock those records for
+        LOCKOUT_MINUTES; while locked even the right answer is refused. A success clears the
+        count. A name or phone that matches nobody counts against nobody (the conversation's
+        own limit still applies), and the answer never says which field was wrong."""
 
     @abc.abstractmethod
     async def get_patient(self, patient_id: int) -> Patient:
@@ -293,7 +334,14 @@ class PracticeSystem(abc.ABC):
 
     @abc.abstractmethod
     async def create_refill_request(
-        self, patient_id: int, medication_id: int, pharmacy_id: int, idempotency_key: str
+        self,
+        patient_id: int,
+        medication_id: int,
+        pharmacy_id: int,
+        idempotency_key: str,
+        *,
+        kind: str = REFILL_KIND_REFILL,
+        channel: str = "web",
     ) -> RefillRequest:
         """A pending refill request for staff to decide on.
 
@@ -311,6 +359,16 @@ class PracticeSystem(abc.ABC):
     ) -> RefillRequest:
         """Staff decision on a request (status one of REFILL_STATUSES). Raises NotFound."""
 
+    # --- staff side (not for patient-facing actions) ----------------------------------
+
+    @abc.abstractmethod
+    async def refill_queue(self, status: Optional[str] = REFILL_PENDING) -> List[RefillRequest]:
+        """Every patient's requests with this status (None: all), oldest first."""
+
+    @abc.abstractmethod
+    async def mark_refill_patient_notified(self, reference: str) -> None:
+        """Record that the patient was told of the decision (e.g. by text)."""
+
 
 def ensure_aware(value: datetime, what: str) -> datetime:
     """Reject naive datetimes: a naive time is ambiguous across the practice's DST change."""
@@ -324,6 +382,7 @@ __all__: Sequence[str] = (
     "AppointmentNotChangeable",
     "Closure",
     "Location",
+    "IdentityCheckResult",
     "Medication",
     "NotFound",
     "Patient",

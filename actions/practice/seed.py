@@ -36,7 +36,8 @@ DEMO_DEPENDANTS = (
 DEMO_CONTROLLED_PATIENT = ("Sample Patientson", date(1972, 1, 30))  # methylphenidate, Sch. II
 DEMO_RECENT_FILL_PATIENT = ("Dummy Recordsworth", date(1990, 7, 4))  # sertraline filled 3 days ago
 DEMO_ACCENTED_PATIENT = ("Zoë Exámple", date(1988, 12, 1))  # matches "zoe example" too
-# Testy McFakeface's lisinopril has no refills left; his atorvastatin has 3.
+# Testy McFakeface's lisinopril has no refills left; his atorvastatin has 3. Lisinopril and
+# amlodipine are both for blood pressure ("my blood pressure pill" is ambiguous).
 DEMO_NO_REFILLS_MEDICATION = "lisinopril"
 
 PROVIDER_ADA = "Dr. Ada Lovetest"
@@ -288,6 +289,8 @@ async def seed_demo_clinic(session: AsyncSession, today: date) -> DemoCalendar:
                    "Take 1 tablet by mouth every evening.", 3, 24),
         medication("Testy McFakeface", "lisinopril", ("Zestril", "Prinivil"), "10 mg",
                    "Take 1 tablet by mouth once a day.", 0, 27),
+        medication("Testy McFakeface", "amlodipine", ("Norvasc",), "5 mg",
+                   "Take 1 tablet by mouth once a day.", 2, 26),
         medication("Testy McFakeface", "amoxicillin", ("Amoxil",), "500 mg",
                    "Take 1 capsule by mouth 3 times a day for 7 days.", 0, 200, supply=7,
                    active=False),

@@ -28,12 +28,17 @@ from actions.practice.matching import e164_phone, fold_text, name_keys_for_input
 from actions.practice.port import (
     APPOINTMENT_BOOKED,
     APPOINTMENT_CANCELLED,
+    LOCKOUT_ATTEMPTS,
+    LOCKOUT_MINUTES,
+    REFILL_KIND_REFILL,
+    REFILL_KIND_RENEWAL,
     REFILL_PENDING,
     REFILL_STATUSES,
     Appointment,
     AppointmentNotChangeable,
     Closure,
     DateOrDatetime,
+    IdentityCheckResult,
     Location,
     Medication,
     NotFound,
@@ -70,6 +75,8 @@ _REFERENCE_CONFLICT = (
     "uq_refill_requests_reference",
     "refill_requests.reference",
 )
+# Two conversations failing against the same record at once both try to create its row.
+_IDENTITY_CHECK_CONFLICT = ("pk_identity_checks", "identity_checks.patient_id")
 _REFILL_DUPLICATE = (
     "uq_refill_requests_idempotency_key",
     "refill_requests.idempotency_key",
@@ -199,7 +206,9 @@ class SqlPracticeSystem(PracticeSystem):
                     async with session.begin():
                         return await work(session)
             except IntegrityError as error:
-                if attempt < _WRITE_ATTEMPTS and _violates(error, _REFERENCE_CONFLICT):
+                if attempt < _WRITE_ATTEMPTS and _violates(
+                    error, _REFERENCE_CONFLICT + _IDENTITY_CHECK_CONFLICT
+                ):
                     continue
                 raise
             except DBAPIError as error:
@@ -253,7 +262,9 @@ class SqlPracticeSystem(PracticeSystem):
             active=row.active,
         )
 
-    def _refill(self, row: m.RefillRequest) -> RefillRequest:
+    def _refill(
+        self, row: m.RefillRequest, medication_name: str = "", pharmacy_name: str = ""
+    ) -> RefillRequest:
         return RefillRequest(
             id=row.id,
             reference=row.reference,
@@ -264,7 +275,26 @@ class SqlPracticeSystem(PracticeSystem):
             created_at=self._local(row.created_at),
             decided_at=self._local(row.decided_at) if row.decided_at else None,
             decision_note=row.decision_note,
+            kind=row.kind or REFILL_KIND_REFILL,
+            channel=row.channel or "web",
+            medication_name=medication_name,
+            pharmacy_name=pharmacy_name,
+            patient_notified_at=(
+                self._local(row.patient_notified_at) if row.patient_notified_at else None
+            ),
         )
+
+    def _refill_query(self):
+        """Requests with the medication and pharmacy names patients and staff read."""
+        return (
+            select(m.RefillRequest, m.Medication.generic_name, m.Medication.strength, m.Pharmacy.name)
+            .join(m.Medication, m.Medication.id == m.RefillRequest.medication_id)
+            .join(m.Pharmacy, m.Pharmacy.id == m.RefillRequest.pharmacy_id)
+        )
+
+    def _refill_row(self, row) -> RefillRequest:
+        request, generic_name, strength, pharmacy_name = row
+        return self._refill(request, f"{generic_name} {strength}".strip(), pharmacy_name)
 
     _APPOINTMENT_COLUMNS = (
         m.Appointment,
@@ -346,6 +376,77 @@ class SqlPracticeSystem(PracticeSystem):
                 )
             ).all()
         return self._patient(rows[0]) if len(rows) == 1 else None
+
+    async def check_identity(
+        self,
+        date_of_birth: date,
+        *,
+        full_name: Optional[str] = None,
+        phone: Optional[str] = None,
+    ) -> IdentityCheckResult:
+        if full_name is not None:
+            keys = name_keys_for_input(full_name)
+            if not keys:
+                return IdentityCheckResult(None)
+            aimed_at = m.Patient.name_key.in_(sorted(keys))
+        elif phone is not None:
+            normalized = e164_phone(phone)
+            if normalized is None:
+                return IdentityCheckResult(None)
+            aimed_at = m.Patient.phone == normalized
+        else:
+            raise ValueError("check_identity needs full_name or phone")
+        if not isinstance(date_of_birth, date):
+            raise ValueError("date_of_birth must be a date")
+        now = self._now()
+        window = timedelta(minutes=LOCKOUT_MINUTES)
+
+        async def work(session: AsyncSession) -> IdentityCheckResult:
+            candidates = (
+                await session.scalars(select(m.Patient).where(aimed_at).order_by(m.Patient.id))
+            ).all()
+            if not candidates:
+                return IdentityCheckResult(None)
+            ids = [c.id for c in candidates]
+            checks = {
+                row.patient_id: row
+                for row in (
+                    await session.scalars(
+                        select(m.IdentityCheck)
+                        .where(m.IdentityCheck.patient_id.in_(ids))
+                        .with_for_update()
+                    )
+                ).all()
+            }
+            # Locked means locked: the right answer is refused too, or the lock would only
+            # slow a guesser down.
+            if any(c.locked_until and c.locked_until > now for c in checks.values()):
+                return IdentityCheckResult(None, locked=True)
+            matches = [c for c in candidates if c.date_of_birth == date_of_birth]
+            if len(matches) == 1:
+                check = checks.get(matches[0].id)
+                if check is not None:
+                    check.failed_attempts, check.locked_until = 0, None
+                return IdentityCheckResult(self._patient(matches[0]))
+            if matches:  # two records with the same name and DOB: not a failure, not a match
+                return IdentityCheckResult(None)
+            locked_now = False
+            for candidate in candidates:
+                check = checks.get(candidate.id)
+                if check is None:
+                    check = m.IdentityCheck(patient_id=candidate.id, failed_attempts=0)
+                    session.add(check)
+                if check.last_failed_at is None or now - check.last_failed_at > window:
+                    check.failed_attempts = 0  # old failures have lapsed
+                check.failed_attempts += 1
+                check.last_failed_at = now
+                if check.failed_attempts >= LOCKOUT_ATTEMPTS:
+                    check.failed_attempts, check.locked_until = 0, now + window
+                    locked_now = True
+            await session.flush()
+            return IdentityCheckResult(None, locked=locked_now, locked_now=locked_now)
+
+        return await self._write(work)
 
     async def get_patient(self, patient_id: int) -> Patient:
         async with self._reading() as session:
@@ -899,8 +1000,17 @@ class SqlPracticeSystem(PracticeSystem):
         ]
 
     async def create_refill_request(
-        self, patient_id: int, medication_id: int, pharmacy_id: int, idempotency_key: str
+        self,
+        patient_id: int,
+        medication_id: int,
+        pharmacy_id: int,
+        idempotency_key: str,
+        *,
+        kind: str = REFILL_KIND_REFILL,
+        channel: str = "web",
     ) -> RefillRequest:
+        if kind not in (REFILL_KIND_REFILL, REFILL_KIND_RENEWAL):
+            raise ValueError("kind must be 'refill' or 'renewal'")
         key = (idempotency_key or "").strip()
         if not key:
             raise ValueError("idempotency_key is required (e.g. conversation id + medication id)")
@@ -925,7 +1035,7 @@ class SqlPracticeSystem(PracticeSystem):
         async def work(session: AsyncSession) -> RefillRequest:
             found = await existing(session)
             if found is not None:
-                return self._refill(found)
+                return await self._named_refill(session, found.id)
             medication = await session.scalar(
                 select(m.Medication).where(
                     m.Medication.id == medication_id,
@@ -944,11 +1054,13 @@ class SqlPracticeSystem(PracticeSystem):
                 medication_id=medication_id,
                 pharmacy_id=pharmacy_id,
                 status=REFILL_PENDING,
+                kind=kind,
+                channel=channel if channel in ("web", "sms") else "web",
                 created_at=now,
             )
             session.add(request)
             await session.flush()
-            return self._refill(request)
+            return await self._named_refill(session, request.id)
 
         try:
             return await self._write(work)
@@ -958,20 +1070,53 @@ class SqlPracticeSystem(PracticeSystem):
         # A concurrent request with the same key or medication won: answer with that one.
         async with self._reading() as session:
             found = await existing(session)
-        if found is None:
-            raise PracticeError("Refill request conflicted and then vanished; please retry.")
-        return self._refill(found)
+            if found is None:
+                raise PracticeError("Refill request conflicted and then vanished; please retry.")
+            return await self._named_refill(session, found.id)
+
+    async def _named_refill(self, session: AsyncSession, request_id: int) -> RefillRequest:
+        row = (
+            await session.execute(self._refill_query().where(m.RefillRequest.id == request_id))
+        ).one()
+        return self._refill_row(row)
 
     async def refill_requests(self, patient_id: int) -> List[RefillRequest]:
         async with self._reading() as session:
             rows = (
-                await session.scalars(
-                    select(m.RefillRequest)
+                await session.execute(
+                    self._refill_query()
                     .where(m.RefillRequest.patient_id == patient_id)
                     .order_by(m.RefillRequest.created_at.desc(), m.RefillRequest.id.desc())
                 )
             ).all()
-        return [self._refill(row) for row in rows]
+        return [self._refill_row(row) for row in rows]
+
+    async def refill_queue(self, status: Optional[str] = REFILL_PENDING) -> List[RefillRequest]:
+        statement = self._refill_query().order_by(
+            m.RefillRequest.created_at, m.RefillRequest.id
+        )
+        if status is not None:
+            if status not in REFILL_STATUSES:
+                raise ValueError(f"status must be one of {', '.join(REFILL_STATUSES)}")
+            statement = statement.where(m.RefillRequest.status == status)
+        async with self._reading() as session:
+            rows = (await session.execute(statement)).all()
+        return [self._refill_row(row) for row in rows]
+
+    async def mark_refill_patient_notified(self, reference: str) -> None:
+        now = self._now()
+
+        async def work(session: AsyncSession) -> None:
+            request = await session.scalar(
+                select(m.RefillRequest).where(
+                    m.RefillRequest.reference == (reference or "").strip().upper()
+                )
+            )
+            if request is None:
+                raise NotFound("No refill request with that reference.")
+            request.patient_notified_at = now
+
+        await self._write(work)
 
     async def set_refill_status(
         self, reference: str, status: str, note: Optional[str] = None
@@ -991,8 +1136,9 @@ class SqlPracticeSystem(PracticeSystem):
             request.status = status
             request.decided_at = None if status == REFILL_PENDING else now
             request.decision_note = note
+            request.patient_notified_at = None  # a new decision is news to the patient
             await session.flush()
-            return self._refill(request)
+            return await self._named_refill(session, request.id)
 
         return await self._write(work)
 

@@ -1,0 +1,56 @@
+"""Identity-check lockouts, and what kind of refill request it is and where it came from.
+
+- identity_checks: failed identity checks per patient record, so three wrong dates of birth
+  lock the record for every conversation and channel, not just the one that guessed.
+- refill_requests.kind: 'refill' (a repeat of a prescription with refills left) or 'renewal'
+  (no refills left: the prescriber decides, and may want a visit).
+- refill_requests.channel: 'web' or 'sms', so a decision can be texted to an SMS patient;
+  patient_notified_at records that it was.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-27
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "identity_checks",
+        sa.Column(
+            "patient_id",
+            sa.Integer(),
+            sa.ForeignKey("patients.id", name="fk_identity_checks_patient_id_patients"),
+            nullable=False,
+        ),
+        sa.Column("failed_attempts", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("last_failed_at", sa.DateTime(), nullable=True),
+        sa.Column("locked_until", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("patient_id", name="pk_identity_checks"),
+    )
+    op.add_column(
+        "refill_requests",
+        sa.Column("kind", sa.String(10), nullable=False, server_default="refill"),
+    )
+    op.add_column(
+        "refill_requests",
+        sa.Column("channel", sa.String(10), nullable=False, server_default="web"),
+    )
+    op.add_column("refill_requests", sa.Column("patient_notified_at", sa.DateTime(), nullable=True))
+    op.create_index("ix_refill_requests_status", "refill_requests", ["status"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_refill_requests_status", table_name="refill_requests")
+    with op.batch_alter_table("refill_requests") as batch:
+        batch.drop_column("patient_notified_at")
+        batch.drop_column("channel")
+        batch.drop_column("kind")
+    op.drop_table("identity_checks")
