@@ -18,7 +18,7 @@ from actions.notifications import new_reference, notify_staff
 logger = logging.getLogger(__name__)
 
 
-def _menu_buttons() -> List[Dict[str, str]]:
+def menu_buttons() -> List[Dict[str, str]]:
     return [
         {"title": "Book an appointment", "payload": "/book_appointment"},
         {"title": "Change an appointment", "payload": "/reschedule_appointment"},
@@ -50,7 +50,7 @@ class ActionGreet(Action):
         return "action_greet"
 
     async def run(self, dispatcher, tracker, domain):
-        dispatcher.utter_message(text="Hello! What can I help you with today?", buttons=_menu_buttons())
+        dispatcher.utter_message(text="Hello! What can I help you with today?", buttons=menu_buttons())
         return []
 
 
@@ -96,7 +96,7 @@ class ActionFallback(Action):
                 buttons=[{"title": "Talk to a person", "payload": "/human_handoff"}],
             )
         else:
-            dispatcher.utter_message(response="utter_default", buttons=_menu_buttons())
+            dispatcher.utter_message(response="utter_default", buttons=menu_buttons())
         return []
 
 
@@ -143,23 +143,6 @@ def emergency_reply(content: Dict[str, Any], category: Any) -> str:
     reply = replies.get(category) or replies.get("default")
     number = content.get("emergency_number", "911")
     return " ".join(str(reply).replace("{emergency_number}", number).split())
-
-
-class ActionHumanHandoff(Action):
-    def name(self) -> Text:
-        return "action_human_handoff"
-
-    async def run(self, dispatcher, tracker, domain):
-        info = clinic()
-        reference = new_reference("HO")
-        await notify_staff("Patient asked for a person", reference, f"channel {_channel(tracker)}")
-        dispatcher.utter_message(
-            text=(
-                f"I've let our team know (reference {reference}). To talk to a person now, please "
-                f"call us on {info['phone_display']} ({info['hours_text']})."
-            )
-        )
-        return reset_form_slots()
 
 
 class ActionAiUse(Action):
@@ -225,18 +208,8 @@ async def _forget(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Ev
     return [AllSlotsReset()]
 
 
-class ActionStaffOnly(Action):
-    def name(self) -> Text:
-        return "action_staff_only"
-
-    async def run(self, dispatcher, tracker, domain):
-        dispatcher.utter_message(
-            text="Sorry, I can't help with that here. I can book, move or cancel appointments, take prescription refill requests, or connect you with a person.",
-            buttons=_menu_buttons(),
-        )
-        return []
-
-
 def reset_form_slots():
     """Every form's working slots: leaving any form leaves nothing half-filled behind."""
-    return reset_booking_slots() + reset_refill_slots()
+    from actions.handoff import HANDOFF_SLOTS
+
+    return reset_booking_slots() + reset_refill_slots() + [SlotSet(n, None) for n in HANDOFF_SLOTS]

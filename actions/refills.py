@@ -221,6 +221,40 @@ class ValidateRefillForm(VerifiedFormValidation):
             return {"refill_for": None}
         return {"refill_for": str(chosen), "subject_patient_id": chosen}
 
+    async def validate_patient_dob(self, value, dispatcher, tracker, domain):
+        slots = await super().validate_patient_dob(value, dispatcher, tracker, domain)
+        if slots.get("verified_patient_id") is None or slots.get("dependants"):
+            return slots  # a guardian is asked whose prescription it is first
+        # "Refill my zoloft": the medicine named when asking is not asked for again.
+        trigger = _trigger_text(tracker)
+        if trigger:
+            verified = tracker.copy()
+            verified.slots.update(slots)
+            named = await self._named_in_trigger(trigger, verified)
+            slots.update(named)
+        return slots
+
+    async def extract_refill_medication(self, dispatcher, tracker, domain):
+        # Already verified when the form starts: offer the medicine named in the request as
+        # the answer (validate_refill_medication judges it). Only this slot may be returned
+        # here: rasa_sdk drops other extracted slots that are not required by the form.
+        if (tracker.get_slot("requested_slot") is None
+                and tracker.get_slot("verified_patient_id") is not None
+                and not tracker.get_slot("dependants")
+                and tracker.get_slot("refill_medication") is None):
+            trigger = _trigger_text(tracker)
+            active = await get_practice_system().active_medications(_subject_id(tracker))
+            if trigger and _names_something(trigger, active):
+                return {"refill_medication": trigger}
+        return {}
+
+    async def _named_in_trigger(self, text: str, tracker: Tracker) -> Dict[Text, Any]:
+        active = await get_practice_system().active_medications(_subject_id(tracker))
+        if not _names_something(text, active):
+            return {}
+        quiet = CollectingDispatcher()
+        return await self.validate_refill_medication(text, quiet, tracker, {})
+
     async def validate_refill_medication(self, value, dispatcher, tracker, domain):
         practice = get_practice_system()
         subject = _subject_id(tracker)
@@ -318,6 +352,23 @@ class ValidateRefillForm(VerifiedFormValidation):
             "reference": request.reference, "kind": request.kind,
             "medication": request.medication_name, "pharmacy": request.pharmacy_name,
         }}
+
+
+def _names_something(text: str, active: Sequence[Medication]) -> bool:
+    found = match_medication(text, active)
+    return bool(found.matches or found.not_on_list)
+
+
+def _trigger_text(tracker: Tracker) -> Optional[str]:
+    """What the patient typed when asking for the refill (this session only)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "session_started":
+            return None
+        if event.get("event") == "user":
+            intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+            if intent == "request_refill":
+                return event.get("text") or None
+    return None
 
 
 def _idempotency_key(tracker: Tracker, medication_id: int) -> str:
@@ -484,11 +535,16 @@ class ActionFinishRefill(Action):
         elif tracker.get_slot("refill_confirmed") is True and tracker.get_slot("last_refill"):
             done = tracker.get_slot("last_refill")
             what = "renewal request" if done["kind"] == REFILL_KIND_RENEWAL else "refill request"
-            dispatcher.utter_message(
-                text=f"Done: your {what} for {done['medication']} is in, reference "
+            text = (
+                f"Done: your {what} for {done['medication']} is in, reference "
                 f"{done['reference']}. If approved it goes to {done['pharmacy']}. {_turnaround()} "
                 "You can ask me \"refill status\" any time."
             )
+            if done["kind"] == REFILL_KIND_RENEWAL:
+                _booking_offer(dispatcher, text + " If you'd like to see the prescriber about "
+                               "it, would you like to book an appointment?")
+            else:
+                dispatcher.utter_message(text=text)
         else:
             dispatcher.utter_message(text="Okay, I haven't sent a request.")
         return reset_refill_slots()

@@ -44,15 +44,20 @@ def bind_request_text(request: Request) -> None:
     from privacy.conversation import message_known_values
     from privacy.logging import add_known_values
 
+    texts = []
     try:
         if "json" in (request.content_type or ""):
             body = request.json or {}
             text = body.get("message") or body.get("text") if isinstance(body, dict) else None
+            if text is None and request.path.startswith("/webhooks/slack"):
+                from connectors.slack import message_texts  # Slack Events API: event.text
+
+                texts = message_texts(body)
         else:
             text = request.form.get("Body") or request.form.get("text")
     except Exception:  # noqa: BLE001 - a malformed body is the channel's to reject
         return
-    add_known_values(message_known_values(text))
+    add_known_values([value for t in [text, *texts] for value in message_known_values(t)])
 
 
 def add_practice_routes(app: Sanic, settings: Settings) -> None:

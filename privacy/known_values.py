@@ -14,6 +14,7 @@ from typing import List, Mapping, Optional, Tuple
 import regex as re
 from spacy.lang.en.stop_words import STOP_WORDS
 
+MAX_KNOWN_VALUE_CHARS = 300
 SLOT_HINTS = [
     ("EMAIL", ("email", "e_mail")),
     ("DATE", ("dob", "birth", "bday", "date")),
@@ -46,8 +47,8 @@ def _normalise_pairs(known_values) -> Tuple[Tuple[str, str], ...]:
         if value is None or isinstance(value, (dict, list, tuple, set)):
             continue  # nested slot values are redacted by redact_value, not matched here
         value = str(value).strip()
-        if len(value) < 2:
-            continue
+        if len(value) < 2 or len(value) > MAX_KNOWN_VALUE_CHARS:
+            continue  # too long to match cheaply on every line; the recognizers still run
         pairs.append((_kind(hint, value), value))
     return tuple(sorted(set(pairs)))
 
@@ -55,6 +56,10 @@ def _normalise_pairs(known_values) -> Tuple[Tuple[str, str], ...]:
 def _kind(hint: Optional[str], value: str) -> str:
     if hint:
         h = hint.lower()
+        if h == "user_text":
+            # A whole message the patient sent: removed where it is echoed verbatim, never
+            # word by word (its words are mostly not PHI; the recognizers judge those).
+            return "MESSAGE"
         if h.upper() in {k for k, _ in SLOT_HINTS} | {"ID"}:
             return h.upper()
         for kind, words in SLOT_HINTS:

@@ -92,7 +92,10 @@ def _freeze(values) -> tuple:
         return ()
     if isinstance(values, dict):
         return tuple(sorted((str(k), str(v)) for k, v in values.items() if isinstance(v, (str, int))))
-    return tuple(str(v) for v in values)
+    # (kind hint, value) pairs stay pairs: stringifying one would make it unmatchable.
+    return tuple(
+        (str(v[0]), str(v[1])) if isinstance(v, tuple) and len(v) == 2 else str(v) for v in values
+    )
 
 
 @contextlib.contextmanager

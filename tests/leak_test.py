@@ -6,10 +6,20 @@ The canaries go through verification (name, date of birth), free text (phone, em
 member ID, street address), replies that echo what the patient typed, and an action that
 fails with the patient's details in scope (the practice database is broken mid-run, so the
 database driver's error carries the query parameters).
+
+Two set-ups are run, as a practice would deploy them:
+- embedded: SQLite practice database and archive under VAR_DIR, trackers in SQLite;
+- scaled: PostgreSQL (a throw-away database on the local server) for the practice system and
+  the archive, Redis for live conversation state. Every row of every table and every Redis key
+  is scanned too, and every Redis key must carry an expiry (live state is not an archive).
+  Skipped with a message when PostgreSQL or Redis is not running, a failure under CI.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
 import sqlite3
 import sys
 import time
@@ -17,7 +27,7 @@ import urllib.request
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from tests.harness import RunningAssistant
 
@@ -90,10 +100,77 @@ def sms_conversation(assistant: RunningAssistant) -> None:
         time.sleep(1.5)  # replies are sent in the background
 
 
-def break_practice_db(var_dir: Path) -> None:
+BREAK_PRACTICE_DB = "ALTER TABLE patients RENAME TO patients_unavailable"
+
+
+def break_practice_db(var_dir: Path, pg_dsn: Optional[str] = None) -> None:
     """Make every patient lookup fail, so actions raise with the patient's details in scope."""
+    if pg_dsn:
+        asyncio.run(_pg_execute(pg_dsn, BREAK_PRACTICE_DB))
+        return
     with sqlite3.connect(var_dir / "practice.db") as db:
-        db.execute("ALTER TABLE patients RENAME TO patients_unavailable")
+        db.execute(BREAK_PRACTICE_DB)
+
+
+# --- the scaled set-up: PostgreSQL and Redis ------------------------------------------------
+
+PG_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# A Redis database number of its own, so the scan sees only this run's keys.
+LEAK_REDIS_URL = os.environ.get("LEAK_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+async def _pg_execute(dsn: str, *statements: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(dsn)
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def _with_database(dsn: str, database: str) -> str:
+    return dsn.rsplit("/", 1)[0] + "/" + database
+
+
+async def _pg_dump(dsn: str) -> Dict[str, bytes]:
+    """Every row of every table in the database, as text, one blob per table."""
+    import asyncpg
+
+    connection = await asyncpg.connect(dsn)
+    try:
+        tables = await connection.fetch(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') "
+            "AND table_type = 'BASE TABLE'")
+        dump = {}
+        for row in tables:
+            name = f'"{row["table_schema"]}"."{row["table_name"]}"'
+            rows = await connection.fetch(f"SELECT t::text AS line FROM {name} t")
+            dump[f"postgres table {name}"] = "\n".join(r["line"] for r in rows).encode()
+        return dump
+    finally:
+        await connection.close()
+
+
+async def _pg_count_user_events(dsn: str) -> int:
+    import asyncpg
+
+    connection = await asyncpg.connect(dsn)
+    try:
+        return await connection.fetchval(
+            "SELECT count(*) FROM transcript_events WHERE event_type = 'user'")
+    finally:
+        await connection.close()
 
 
 def scan(paths: List[Path], extra_blobs: Dict[str, bytes]) -> List[str]:
@@ -115,41 +192,95 @@ def scan(paths: List[Path], extra_blobs: Dict[str, bytes]) -> List[str]:
     return found
 
 
-def redis_dump(url: str) -> bytes:
+def redis_dump(url: str) -> Dict[str, bytes]:
+    """Every key's serialized value, plus a problem line for any key that never expires."""
     import redis
 
     client = redis.Redis.from_url(url)
-    chunks = [key + b"=" + (client.dump(key) or b"") for key in client.scan_iter("*")]
-    return b"\n".join(chunks)
+    chunks, problems = [], []
+    for key in client.scan_iter("*"):
+        chunks.append(key + b"=" + (client.dump(key) or b""))
+        if client.ttl(key) < 0:
+            problems.append(key.decode("utf-8", "replace"))
+    if not chunks:
+        problems.append("(no keys at all: the tracker store did not use Redis)")
+    return {"redis": b"\n".join(chunks), "redis keys without expiry": "\n".join(problems).encode()}
 
 
-def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="leak-test-") as tmp:
-        var_dir = Path(tmp)
-        assistant = RunningAssistant(var_dir, port=5405, actions_port=5455, log_level="DEBUG", env={
-            "SMS_PUBLIC_URL": SMS_PUBLIC_URL, "SMS_DEV_AUTH_TOKEN": SMS_DEV_TOKEN})
+def run(var_dir: Path, scaled: bool) -> List[str]:
+    """Drive every channel, break the practice database, drive them again; return leaks."""
+    env = {"SMS_PUBLIC_URL": SMS_PUBLIC_URL, "SMS_DEV_AUTH_TOKEN": SMS_DEV_TOKEN}
+    pg_dsn = None
+    if scaled:
+        pg_dsn = _with_database(PG_SERVER, "leak_" + uuid.uuid4().hex[:12])
+        asyncio.run(_pg_execute(PG_SERVER, f'CREATE DATABASE "{pg_dsn.rsplit("/", 1)[1]}"'))
+        import redis
+
+        redis.Redis.from_url(LEAK_REDIS_URL).flushdb()
+        env.update({"DATABASE_URL": pg_dsn, "REDIS_URL": LEAK_REDIS_URL})
+    try:
+        assistant = RunningAssistant(var_dir, port=5405, actions_port=5455, log_level="DEBUG",
+                                     env=env)
         assistant.start()
         try:
             conversations(assistant)
             sms_conversation(assistant)
-            break_practice_db(var_dir)
+            break_practice_db(var_dir, pg_dsn)
             conversations(assistant)
             sms_conversation(assistant)
         finally:
             assistant.stop()
-        problems = scan([var_dir], {})
+        blobs: Dict[str, bytes] = {}
+        problems: List[str] = []
+        if scaled:
+            blobs.update(asyncio.run(_pg_dump(pg_dsn)))
+            dump = redis_dump(LEAK_REDIS_URL)
+            if dump["redis keys without expiry"]:
+                problems.append("Redis keys without an expiry: "
+                                + dump.pop("redis keys without expiry").decode())
+            else:
+                dump.pop("redis keys without expiry")
+            blobs.update(dump)
+            archived = asyncio.run(_pg_count_user_events(pg_dsn))
+            print(f"leak test (scaled): scanned {len(blobs)} PostgreSQL tables and Redis keys")
+        else:
+            with sqlite3.connect(var_dir / "archive.db") as db:
+                archived = db.execute(
+                    "SELECT count(*) FROM transcript_events WHERE event_type = 'user'").fetchone()[0]
+        problems += scan([var_dir], blobs)
         # The archive must actually hold the conversations, or scanning it proves nothing.
-        with sqlite3.connect(var_dir / "archive.db") as db:
-            archived = db.execute("SELECT count(*) FROM transcript_events WHERE event_type = 'user'").fetchone()[0]
         print(f"leak test: {archived} archived (redacted) user messages scanned")
         if archived < 10:
             problems.append(f"the transcript archive holds only {archived} user messages")
         print(f"leak test: scanned {sum(1 for p in var_dir.rglob('*') if p.is_file())} files "
               f"written under VAR_DIR, including both processes' stdout/stderr")
+        return problems
+    finally:
+        if scaled:
+            import redis
+
+            redis.Redis.from_url(LEAK_REDIS_URL).flushdb()
+            asyncio.run(_pg_execute(
+                PG_SERVER, f'DROP DATABASE IF EXISTS "{pg_dsn.rsplit("/", 1)[1]}" WITH (FORCE)'))
+
+
+def main() -> int:
+    problems: List[str] = []
+    setups = ["embedded", "scaled"]
+    if not (_port_open("127.0.0.1", 5432) and _port_open("127.0.0.1", 6379)):
+        if os.environ.get("CI"):
+            print("leak test: PostgreSQL and Redis must be running under CI (.ci/run starts them)")
+            return 1
+        print("leak test: PostgreSQL or Redis is not running; skipping the scaled set-up")
+        setups = ["embedded"]
+    for setup in setups:
+        print(f"leak test: {setup} set-up")
+        with tempfile.TemporaryDirectory(prefix=f"leak-test-{setup}-") as tmp:
+            problems += [f"[{setup}] {p}" for p in run(Path(tmp), scaled=setup == "scaled")]
     if problems:
         print("PHI canaries leaked:\n  " + "\n  ".join(problems))
         return 1
-    print("leak test: 0 canaries found")
+    print(f"leak test: 0 canaries found ({', '.join(setups)})")
     return 0
 
 

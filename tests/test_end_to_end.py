@@ -131,3 +131,58 @@ def test_random_bytes_do_not_crash_the_server(assistant):
     status, raw = assistant.post("/webhooks/rest/webhook", os.urandom(512), "application/octet-stream")
     assert status < 500 and b"Traceback" not in raw
     assert assistant.get_json("/version")["version"]
+
+
+# --- refills over the web chat ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("opening", [
+    "I need a refill", "what's the status of my refill", "show my appointments",
+    "cancel my appointment", "I want to move my appointment",
+])
+def test_every_patient_flow_refuses_until_verified(assistant, opening):
+    # A right name with wrong dates would lock the demo patient's record for the other tests
+    # (that lock is tested in test_refills.py); a stranger gets the same refusals.
+    sender = uuid.uuid4().hex
+    assert "full name" in texts(assistant.say(sender, opening))
+    assistant.say(sender, "Nobody Atall")
+    assert "couldn't match" in texts(assistant.say(sender, _dob_text()))
+    assistant.say(sender, "Nobody Atall")
+    assert "couldn't match" in texts(assistant.say(sender, _dob_text()))
+    assistant.say(sender, "Nobody Atall")
+    final = texts(assistant.say(sender, _dob_text()))
+    # Nothing about the patient: no medicines, requests or appointments, not even a first name.
+    for leaked in ("Testy", "RX-", "APT-", "lisinopril", "atorvastatin", "amlodipine"):
+        assert leaked not in final
+    assert "(555) 010-0100" in final
+
+
+def test_patient_requests_a_refill_and_it_is_stored_once(assistant):
+    sender = uuid.uuid4().hex
+    assistant.say(sender, "hi")
+    assistant.say(sender, "can I get a refill")
+    assistant.say(sender, DEMO_PATIENT[0])
+    question = assistant.say(sender, _dob_text())
+    assert "Which medication" in texts(question)
+    assert [b["title"] for b in buttons(question)][:3] == [
+        "amlodipine 5 mg", "atorvastatin 20 mg", "lisinopril 10 mg"]
+    which = assistant.say(sender, "my blood pressure pill")
+    assert "Which of these" in texts(which)
+    assert "usual pharmacy" in texts(assistant.say(sender, "amlodipine 5 mg"))
+    assert "Which pharmacy" in texts(assistant.say(sender, "another pharmacy"))
+    assert "Request a refill of amlodipine 5 mg, sent to Fakewell 24h Pharmacy (demo)?" in texts(
+        assistant.say(sender, "fakewell"))
+    done = texts(assistant.say(sender, "yes"))
+    reference = re.search(r"reference (RX-[A-Z0-9]+)", done).group(1)
+    assert "2 business days" in done
+    # Asking again in the same conversation does not make a second request.
+    again = texts(assistant.say(sender, "I need a refill of amlodipine"))
+    assert f"already a request for amlodipine 5 mg waiting for the care team (reference {reference})" in again
+    with sqlite3.connect(assistant.var_dir / "practice.db") as db:
+        rows = db.execute(
+            "SELECT r.status, r.kind, r.channel, p.name FROM refill_requests r "
+            "JOIN pharmacies p ON p.id = r.pharmacy_id JOIN medications m ON m.id = r.medication_id "
+            "WHERE m.generic_name = 'amlodipine'").fetchall()
+    assert rows == [("pending", "refill", "web", "Fakewell 24h Pharmacy (demo)")]
+    staff_notes = (assistant.var_dir / "outbox" / "slack.jsonl").read_text()
+    assert reference in staff_notes and "amlodipine" not in staff_notes and "Testy" not in staff_notes

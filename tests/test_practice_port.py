@@ -533,6 +533,29 @@ async def test_refill_queue_lists_every_patients_requests_with_names(practice):
                                            "q-3", kind="urgent")
 
 
+async def test_handoffs_queue_once_per_conversation_and_close_by_reference(practice):
+    system = practice.system
+    live = await system.create_handoff("conv-a", "rest", "live", "asked")
+    assert re.fullmatch(r"HO-[2-9A-HJ-NP-Z]{6}", live.reference) and live.status == "waiting"
+    assert await system.create_handoff("conv-a", "rest", "live", "asked") == live  # asked twice
+    callback = await system.create_handoff(
+        "conv-b", "sms", "callback", "misunderstood", callback_phone="(312) 555-0177",
+        callback_time="tomorrow after 3")
+    assert callback.callback_phone == "+13125550177" and callback.kind == "callback"
+    assert [h.reference for h in await system.handoff_queue()] == [live.reference, callback.reference]
+    assert (await system.waiting_handoff("conv-a")) == live
+    closed = await system.close_handoff(live.reference.lower())
+    assert closed.status == "closed" and closed.closed_at is not None
+    assert await system.waiting_handoff("conv-a") is None
+    assert [h.reference for h in await system.handoff_queue()] == [callback.reference]
+    again = await system.create_handoff("conv-a", "rest", "live", "asked")
+    assert again.reference != live.reference
+    with pytest.raises(NotFound):
+        await system.close_handoff("HO-NOPE22")
+    with pytest.raises(ValueError):
+        await system.create_handoff("conv-c", "rest", "urgent", "asked")
+
+
 # --- lockout --------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import urllib.error
 import urllib.request
@@ -156,7 +157,7 @@ def test_signed_text_is_acknowledged_at_once_and_answered_by_sms(assistant):
     assert "automated assistant" in reply
     assert "Reply 1, 2" in reply  # the menu's buttons, as numbers
     # "1" is the first button: booking, which starts by asking who the patient is.
-    assert "full name" in phone.say("1")
+    assert "date of birth" in phone.say("1")  # by text, the phone on file stands in for the name
     outbox = (assistant.var_dir / "outbox" / "sms.jsonl").read_text(encoding="utf-8")
     assert "5550161" not in outbox
 
@@ -214,3 +215,47 @@ def test_picture_message_is_declined(assistant):
     reply = phone.say("", NumMedia="1", MediaUrl0="https://api.twilio.com/fake/Media/ME0",
                       MediaContentType0="image/jpeg")
     assert reply.startswith("We can't accept pictures by text. Please describe it in words, or call")
+
+
+def _staff(assistant: RunningAssistant, *args: str) -> str:
+    """`make staff-refills ARGS=...` against this assistant's practice database."""
+    import subprocess
+    import sys
+
+    env = dict(assistant.env)
+    result = subprocess.run([sys.executable, "-m", "actions.staff_refills", *args], cwd=REPO_ROOT,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_refill_by_text_checks_the_phone_on_file_and_texts_the_decision(assistant):
+    from actions.practice.seed import DEMO_PATIENT, DEMO_PATIENT_PHONE
+
+    dob = DEMO_PATIENT[1]
+    phone = Phone(assistant, DEMO_PATIENT_PHONE)
+    first = phone.say("I need a refill of my lipitor")
+    assert "date of birth" in first and "full name" not in first  # the phone stands in for the name
+    verified = phone.say(f"{dob.month}/{dob.day}/{dob.year}")
+    # The medicine named in the first text is not asked for again.
+    assert "usual pharmacy" in verified, verified
+    assert "Request a refill of atorvastatin 20 mg" in phone.say("yes")
+    done = phone.say("yes")
+    reference = re.search(r"reference (RX-[A-Z0-9]+)", done).group(1)
+    assert f"{reference} " in _staff(assistant, "list")
+    decided = _staff(assistant, "approve", reference)
+    assert "the patient was texted" in decided
+    texts_after = phone.received()
+    assert f"Your prescription request {reference} was approved and sent to" in texts_after[-1]
+    assert "atorvastatin" not in texts_after[-1]  # a text can be read by whoever holds the phone
+    assert "approved and sent to" in phone.say("refill status")
+
+
+def test_a_number_that_is_not_on_file_is_never_verified(assistant):
+    from actions.practice.seed import DEMO_PATIENT
+
+    dob = DEMO_PATIENT[1]
+    phone = Phone(assistant, "+13125550177")  # not the phone on file for anyone
+    assert "date of birth" in phone.say("refill status")
+    reply = phone.say(f"{dob.month}/{dob.day}/{dob.year}")
+    assert "couldn't match" in reply and "RX-" not in reply

@@ -287,6 +287,28 @@ class IdentityCheck(Base):
     locked_until = Column(UtcDateTime, nullable=True)
 
 
+class Handoff(Base):
+    """A patient asked for a person: a live handoff (office hours) or a callback request."""
+
+    __tablename__ = "handoffs"
+    id = Column(Integer, primary_key=True)
+    reference = Column(String(16), nullable=False, unique=True)
+    conversation_id = Column(String(128), nullable=False, index=True)
+    channel = Column(String(16), nullable=False)
+    kind = Column(String(10), nullable=False)  # 'live' | 'callback'
+    reason = Column(String(32), nullable=False)  # 'asked' | 'misunderstood' | 'opt_out' ...
+    patient_id = Column(Integer, ForeignKey("patients.id"), nullable=True)
+    callback_phone = Column(String(20), nullable=True)  # E.164; the practice calls it
+    callback_time = Column(String(120), nullable=True)  # the patient's words, e.g. "after 3"
+    status = Column(String(10), nullable=False, default="waiting", index=True)
+    created_at = Column(UtcDateTime, nullable=False, default=utcnow)
+    closed_at = Column(UtcDateTime, nullable=True)
+    __table_args__ = (
+        CheckConstraint("kind IN ('live', 'callback')", name="kind"),
+        CheckConstraint("status IN ('waiting', 'closed')", name="status"),
+    )
+
+
 class PracticeMeta(Base):
     """Small key/value facts about this database (e.g. which week the demo was seeded)."""
 

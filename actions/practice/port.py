@@ -157,6 +157,28 @@ class RefillRequest:
     patient_notified_at: Optional[datetime] = None
 
 
+HANDOFF_LIVE = "live"  # office hours: the conversation waits for staff
+HANDOFF_CALLBACK = "callback"  # outside hours: staff call back at the patient's preferred time
+HANDOFF_WAITING = "waiting"
+HANDOFF_CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Handoff:
+    id: int
+    reference: str  # "HO-7K3Q9M"
+    conversation_id: str
+    channel: str
+    kind: str  # HANDOFF_LIVE | HANDOFF_CALLBACK
+    reason: str
+    patient_id: Optional[int]
+    callback_phone: Optional[str]
+    callback_time: Optional[str]
+    status: str  # HANDOFF_WAITING | HANDOFF_CLOSED
+    created_at: datetime
+    closed_at: Optional[datetime]
+
+
 @dataclass(frozen=True)
 class IdentityCheckResult:
     """What one identity check found. `patient` is set only on a match of an unlocked
@@ -359,6 +381,35 @@ class PracticeSystem(abc.ABC):
     ) -> RefillRequest:
         """Staff decision on a request (status one of REFILL_STATUSES). Raises NotFound."""
 
+    # --- handoffs to staff ------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_handoff(
+        self,
+        conversation_id: str,
+        channel: str,
+        kind: str,
+        reason: str,
+        *,
+        patient_id: Optional[int] = None,
+        callback_phone: Optional[str] = None,
+        callback_time: Optional[str] = None,
+    ) -> Handoff:
+        """A waiting handoff with a new reference. A conversation that already has one
+        waiting gets that one back (asking twice does not queue twice)."""
+
+    @abc.abstractmethod
+    async def waiting_handoff(self, conversation_id: str) -> Optional[Handoff]:
+        """The conversation's handoff still waiting for staff, if any."""
+
+    @abc.abstractmethod
+    async def handoff_queue(self) -> List[Handoff]:
+        """Every waiting handoff, oldest first."""
+
+    @abc.abstractmethod
+    async def close_handoff(self, reference: str) -> Handoff:
+        """Staff are done: the conversation goes back to the assistant. Raises NotFound."""
+
     # --- staff side (not for patient-facing actions) ----------------------------------
 
     @abc.abstractmethod
@@ -382,6 +433,7 @@ __all__: Sequence[str] = (
     "AppointmentNotChangeable",
     "Closure",
     "Location",
+    "Handoff",
     "IdentityCheckResult",
     "Medication",
     "NotFound",

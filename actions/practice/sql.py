@@ -37,7 +37,12 @@ from actions.practice.port import (
     Appointment,
     AppointmentNotChangeable,
     Closure,
+    HANDOFF_CALLBACK,
+    HANDOFF_CLOSED,
+    HANDOFF_LIVE,
+    HANDOFF_WAITING,
     DateOrDatetime,
+    Handoff,
     IdentityCheckResult,
     Location,
     Medication,
@@ -74,6 +79,8 @@ _REFERENCE_CONFLICT = (
     "appointments.reference",
     "uq_refill_requests_reference",
     "refill_requests.reference",
+    "uq_handoffs_reference",
+    "handoffs.reference",
 )
 # Two conversations failing against the same record at once both try to create its row.
 _IDENTITY_CHECK_CONFLICT = ("pk_identity_checks", "identity_checks.patient_id")
@@ -101,8 +108,8 @@ def _retryable(error: DBAPIError) -> bool:
     )
 
 
-def new_reference(prefix: str) -> str:
-    return prefix + "-" + "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(5))
+def new_reference(prefix: str, length: int = 5) -> str:
+    return prefix + "-" + "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(length))
 
 
 def cells_of(starts_at: datetime, ends_at: datetime) -> List[datetime]:
@@ -1102,6 +1109,93 @@ class SqlPracticeSystem(PracticeSystem):
         async with self._reading() as session:
             rows = (await session.execute(statement)).all()
         return [self._refill_row(row) for row in rows]
+
+    # --- handoffs -----------------------------------------------------------------------
+
+    def _handoff(self, row: m.Handoff) -> Handoff:
+        return Handoff(
+            id=row.id, reference=row.reference, conversation_id=row.conversation_id,
+            channel=row.channel, kind=row.kind, reason=row.reason, patient_id=row.patient_id,
+            callback_phone=row.callback_phone, callback_time=row.callback_time,
+            status=row.status, created_at=self._local(row.created_at),
+            closed_at=self._local(row.closed_at) if row.closed_at else None,
+        )
+
+    async def create_handoff(
+        self,
+        conversation_id: str,
+        channel: str,
+        kind: str,
+        reason: str,
+        *,
+        patient_id: Optional[int] = None,
+        callback_phone: Optional[str] = None,
+        callback_time: Optional[str] = None,
+    ) -> Handoff:
+        if kind not in (HANDOFF_LIVE, HANDOFF_CALLBACK):
+            raise ValueError("kind must be 'live' or 'callback'")
+        if not conversation_id:
+            raise ValueError("conversation_id is required")
+        now = self._now()
+
+        async def work(session: AsyncSession) -> Handoff:
+            waiting = await session.scalar(
+                select(m.Handoff).where(
+                    m.Handoff.conversation_id == conversation_id,
+                    m.Handoff.status == HANDOFF_WAITING,
+                )
+            )
+            if waiting is not None:
+                return self._handoff(waiting)
+            row = m.Handoff(
+                reference=new_reference("HO", 6), conversation_id=conversation_id,
+                channel=channel[:16], kind=kind, reason=reason[:32], patient_id=patient_id,
+                callback_phone=e164_phone(callback_phone) if callback_phone else None,
+                callback_time=(callback_time or None) and callback_time[:120],
+                status=HANDOFF_WAITING, created_at=now,
+            )
+            session.add(row)
+            await session.flush()
+            return self._handoff(row)
+
+        return await self._write(work)
+
+    async def waiting_handoff(self, conversation_id: str) -> Optional[Handoff]:
+        async with self._reading() as session:
+            row = await session.scalar(
+                select(m.Handoff).where(
+                    m.Handoff.conversation_id == conversation_id,
+                    m.Handoff.status == HANDOFF_WAITING,
+                )
+            )
+        return self._handoff(row) if row is not None else None
+
+    async def handoff_queue(self) -> List[Handoff]:
+        async with self._reading() as session:
+            rows = (
+                await session.scalars(
+                    select(m.Handoff)
+                    .where(m.Handoff.status == HANDOFF_WAITING)
+                    .order_by(m.Handoff.created_at, m.Handoff.id)
+                )
+            ).all()
+        return [self._handoff(row) for row in rows]
+
+    async def close_handoff(self, reference: str) -> Handoff:
+        now = self._now()
+
+        async def work(session: AsyncSession) -> Handoff:
+            row = await session.scalar(
+                select(m.Handoff).where(m.Handoff.reference == (reference or "").strip().upper())
+            )
+            if row is None:
+                raise NotFound("No handoff with that reference.")
+            if row.status != HANDOFF_CLOSED:
+                row.status, row.closed_at = HANDOFF_CLOSED, now
+            await session.flush()
+            return self._handoff(row)
+
+        return await self._write(work)
 
     async def mark_refill_patient_notified(self, reference: str) -> None:
         now = self._now()

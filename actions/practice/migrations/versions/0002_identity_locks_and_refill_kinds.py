@@ -1,4 +1,4 @@
-"""Identity-check lockouts, and what kind of refill request it is and where it came from.
+"""Identity-check lockouts, refill request kinds and channels, and handoffs to staff.
 
 - identity_checks: failed identity checks per patient record, so three wrong dates of birth
   lock the record for every conversation and channel, not just the one that guessed.
@@ -6,6 +6,10 @@
   (no refills left: the prescriber decides, and may want a visit).
 - refill_requests.channel: 'web' or 'sms', so a decision can be texted to an SMS patient;
   patient_notified_at records that it was.
+- handoffs: a patient asked for a person. In office hours the conversation waits for staff
+  (status 'waiting' until staff close it); outside hours it is a callback request with the
+  patient's preferred time. The conversation id is the channel's sender id (a random id on
+  the web, a keyed hash by SMS), never a phone number.
 
 Revision ID: 0002
 Revises: 0001
@@ -45,9 +49,36 @@ def upgrade() -> None:
     )
     op.add_column("refill_requests", sa.Column("patient_notified_at", sa.DateTime(), nullable=True))
     op.create_index("ix_refill_requests_status", "refill_requests", ["status"])
+    op.create_table(
+        "handoffs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("reference", sa.String(16), nullable=False),
+        sa.Column("conversation_id", sa.String(128), nullable=False),
+        sa.Column("channel", sa.String(16), nullable=False),
+        sa.Column("kind", sa.String(10), nullable=False),
+        sa.Column("reason", sa.String(32), nullable=False),
+        sa.Column(
+            "patient_id",
+            sa.Integer(),
+            sa.ForeignKey("patients.id", name="fk_handoffs_patient_id_patients"),
+            nullable=True,
+        ),
+        sa.Column("callback_phone", sa.String(20), nullable=True),
+        sa.Column("callback_time", sa.String(120), nullable=True),
+        sa.Column("status", sa.String(10), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("closed_at", sa.DateTime(), nullable=True),
+        sa.CheckConstraint("kind IN ('live', 'callback')", name="ck_handoffs_kind"),
+        sa.CheckConstraint("status IN ('waiting', 'closed')", name="ck_handoffs_status"),
+        sa.PrimaryKeyConstraint("id", name="pk_handoffs"),
+        sa.UniqueConstraint("reference", name="uq_handoffs_reference"),
+    )
+    op.create_index("ix_handoffs_conversation_id", "handoffs", ["conversation_id"])
+    op.create_index("ix_handoffs_status", "handoffs", ["status"])
 
 
 def downgrade() -> None:
+    op.drop_table("handoffs")
     op.drop_index("ix_refill_requests_status", table_name="refill_requests")
     with op.batch_alter_table("refill_requests") as batch:
         batch.drop_column("patient_notified_at")

@@ -1,0 +1,307 @@
+"""Handing a conversation to a person.
+
+Asked for at any time ("talk to a person"), after two misunderstandings in a row, or on clear
+frustration (both offer the handoff; the patient chooses), and after an AI opt-out.
+
+- In office hours (bot/content/clinic.yml `hours`, minus lunch and closures): staff are told
+  in Slack with a summary that carries no PHI (what the patient was doing, not what they
+  typed) and a reference number, and the conversation pauses: until staff close the
+  handoff (`resume HO-XXXXXX` in Slack), every message gets a short "a person will be with
+  you" reply. An emergency still interrupts the pause.
+- Outside office hours: a callback request with the patient's preferred time, and the
+  patient is told when to expect the call (the next opening).
+On the web the patient is asked for a number to call; by SMS the number they text from is
+used (it reaches the action server only encrypted, see actions/verification.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timedelta
+from typing import List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.forms import FormValidationAction
+
+from actions.common import clinic, now_local, when_text
+from actions.notifications import notify_staff
+from actions.practice import get_practice_system
+from actions.practice.clinic import lunch_break, opening_hours
+from actions.practice.matching import e164_phone
+from actions.practice.port import HANDOFF_CALLBACK, HANDOFF_LIVE, NotFound
+from actions.verification import is_sms, sms_sender_number
+
+logger = logging.getLogger(__name__)
+
+HANDOFF_SLOTS = ("callback_phone", "callback_time", "handoff_reason", "handoff_reference",
+                 "handoff_resumed")
+# What each form is, in words staff can read (no PHI: the kind of task, not its content).
+FORM_TOPICS = {
+    "booking_form": "booking an appointment",
+    "reschedule_form": "moving an appointment",
+    "cancel_form": "cancelling an appointment",
+    "appointments_form": "checking appointments",
+    "refill_form": "a prescription refill",
+    "refill_status_form": "a refill status",
+}
+
+
+# --- office hours ---------------------------------------------------------------------
+
+
+def in_office_hours(moment: datetime) -> bool:
+    hours = opening_hours().get(moment.weekday())
+    if hours is None:
+        return False
+    local = moment.time()
+    if not (hours[0] <= local < hours[1]):
+        return False
+    lunch = lunch_break()
+    return not (lunch and lunch[0] <= local < lunch[1])
+
+
+def next_opening(moment: datetime) -> datetime:
+    """The next time the office is open, from `moment` (itself if open now)."""
+    if in_office_hours(moment):
+        return moment
+    day = moment
+    for _ in range(14):
+        hours = opening_hours().get(day.weekday())
+        if hours is not None:
+            candidates = [datetime.combine(day.date(), hours[0], moment.tzinfo)]
+            lunch = lunch_break()
+            if lunch:
+                candidates.append(datetime.combine(day.date(), lunch[1], moment.tzinfo))
+            for start in sorted(candidates):
+                if start > moment and in_office_hours(start):
+                    return start
+        day = (day + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return moment + timedelta(days=1)
+
+
+# --- starting a handoff -----------------------------------------------------------------
+
+
+def handoff_summary(tracker: Tracker, reason: str) -> str:
+    """For staff: channel, verified or not, what the patient was doing. Never their words."""
+    channel = str(tracker.get_latest_input_channel() or "web")
+    verified = "verified patient" if tracker.get_slot("verified_patient_id") else "not verified"
+    doing = None
+    for event in reversed(tracker.events):
+        if event.get("event") == "active_loop" and event.get("name") in FORM_TOPICS:
+            doing = FORM_TOPICS[event["name"]]
+            break
+    parts = [f"channel {channel}", verified, f"reason: {reason}"]
+    if doing:
+        parts.append(f"was {doing}")
+    return "; ".join(parts)
+
+
+def handoff_reason(tracker: Tracker) -> str:
+    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    if intent == "ai_opt_out":
+        return "AI opt-out"
+    text = ((tracker.latest_message or {}).get("text") or "").lower()
+    if re.search(r"useless|frustrat|not helping|stupid|ridiculous|waste of time|annoy", text):
+        return "frustrated"
+    if any(e.get("event") == "action" and e.get("name") == "action_fallback"
+           for e in tracker.events[-6:]):
+        return "misunderstood"
+    return "asked"
+
+
+class ActionHumanHandoff(Action):
+    """Start the handoff: ask how to reach the patient (and when, outside hours)."""
+
+    def name(self) -> Text:
+        return "action_human_handoff"
+
+    async def run(self, dispatcher, tracker, domain):
+        from actions.conversation import reset_form_slots
+
+        waiting = await get_practice_system().waiting_handoff(tracker.sender_id)
+        if waiting is not None:
+            dispatcher.utter_message(text=_waiting_text(waiting.reference, waiting.kind))
+            return reset_form_slots() + _pause(waiting.reference, waiting.kind)
+        reason = handoff_reason(tracker)
+        open_now = in_office_hours(now_local())
+        if open_now:
+            dispatcher.utter_message(text="Of course, I'll get a member of our team for you.")
+        else:
+            opens = next_opening(now_local())
+            dispatcher.utter_message(
+                text=f"Of course. The office is closed right now, so I'll ask the team to call "
+                f"you back. We open again {when_text(opens)}."
+            )
+        return reset_form_slots() + [
+            SlotSet("handoff_reason", reason),
+            FollowupAction("handoff_form"),
+        ]
+
+
+class ValidateHandoffForm(FormValidationAction):
+    def name(self) -> Text:
+        return "validate_handoff_form"
+
+    async def required_slots(self, domain_slots, dispatcher, tracker, domain):
+        slots = []
+        if not is_sms(tracker):
+            slots.append("callback_phone")
+        if not in_office_hours(now_local()):
+            slots.append("callback_time")
+        return slots
+
+    async def validate_callback_phone(self, value, dispatcher, tracker, domain):
+        number = e164_phone(str(value or ""))
+        if number is None:
+            dispatcher.utter_message(
+                text="I couldn't read that as a phone number. Please type it with the area code, "
+                "for example 312-555-0100."
+            )
+        return {"callback_phone": number}
+
+    async def validate_callback_time(self, value, dispatcher, tracker, domain):
+        text = " ".join(str(value or "").split())[:120]
+        return {"callback_time": text or None}
+
+
+class ActionAskCallbackPhone(Action):
+    def name(self) -> Text:
+        return "action_ask_callback_phone"
+
+    async def run(self, dispatcher, tracker, domain):
+        dispatcher.utter_message(text="What number should the team call you on?")
+        return []
+
+
+class ActionAskCallbackTime(Action):
+    def name(self) -> Text:
+        return "action_ask_callback_time"
+
+    async def run(self, dispatcher, tracker, domain):
+        dispatcher.utter_message(
+            text="When is a good time for the call? For example \"tomorrow morning\" or \"after 3\".",
+            buttons=[{"title": "Any time", "payload": "any time"}],
+        )
+        return []
+
+
+class ActionFinishHandoff(Action):
+    """Record the handoff, tell staff, tell the patient, and pause for a live handoff."""
+
+    def name(self) -> Text:
+        return "action_finish_handoff"
+
+    async def run(self, dispatcher, tracker, domain):
+        open_now = in_office_hours(now_local())
+        phone = sms_sender_number(tracker) if is_sms(tracker) else tracker.get_slot("callback_phone")
+        kind = HANDOFF_LIVE if open_now else HANDOFF_CALLBACK
+        reason = tracker.get_slot("handoff_reason") or "asked"
+        handoff = await get_practice_system().create_handoff(
+            tracker.sender_id, str(tracker.get_latest_input_channel() or "web"), kind, reason,
+            patient_id=tracker.get_slot("verified_patient_id"),
+            callback_phone=phone, callback_time=tracker.get_slot("callback_time"),
+        )
+        await notify_staff(
+            "Patient waiting for a person" if open_now else "Callback requested",
+            handoff.reference,
+            handoff_summary(tracker, reason),
+        )
+        info = clinic()
+        if open_now:
+            dispatcher.utter_message(
+                text=f"I've asked our team to call you shortly (reference {handoff.reference}). "
+                f"If you'd rather call us, it's {info['phone_display']}. I'll wait here until "
+                "they've helped you. If this is an emergency, call 911."
+            )
+            return [SlotSet("callback_phone", None), SlotSet("callback_time", None)] + _pause(
+                handoff.reference, kind)
+        opens = next_opening(now_local())
+        preferred = tracker.get_slot("callback_time")
+        when = f"from {when_text(opens)}" + (f", aiming for \"{preferred}\"" if preferred and preferred != "any time" else "")
+        dispatcher.utter_message(
+            text=f"Thanks. Your callback request is in (reference {handoff.reference}). The team "
+            f"will call you {when}. If this is an emergency, call 911."
+        )
+        return [SlotSet(name, None) for name in HANDOFF_SLOTS]
+
+
+def _pause(reference: str, kind: str) -> List[EventType]:
+    if kind != HANDOFF_LIVE:
+        return []
+    return [SlotSet("handoff_reference", reference), FollowupAction("handoff_wait_form")]
+
+
+def _waiting_text(reference: str, kind: str) -> str:
+    if kind == HANDOFF_LIVE:
+        return (f"A member of our team will be with you shortly (reference {reference}). If "
+                "this is an emergency, call 911.")
+    return (f"Your callback request is already in (reference {reference}); the team will call "
+            "you. If this is an emergency, call 911.")
+
+
+class ValidateHandoffWaitForm(FormValidationAction):
+    """The pause: every message gets a holding reply until staff close the handoff."""
+
+    def name(self) -> Text:
+        return "validate_handoff_wait_form"
+
+    async def validate_handoff_resumed(self, value, dispatcher, tracker, domain):
+        if await get_practice_system().waiting_handoff(tracker.sender_id) is None:
+            return {"handoff_resumed": True}
+        reference = tracker.get_slot("handoff_reference") or ""
+        dispatcher.utter_message(text=_waiting_text(reference, HANDOFF_LIVE))
+        return {"handoff_resumed": None}
+
+
+class ActionAskHandoffResumed(Action):
+    """Silent: the holding reply comes from the validation."""
+
+    def name(self) -> Text:
+        return "action_ask_handoff_resumed"
+
+    async def run(self, dispatcher, tracker, domain):
+        return []
+
+
+class ActionHandoffResumed(Action):
+    def name(self) -> Text:
+        return "action_handoff_resumed"
+
+    async def run(self, dispatcher, tracker, domain):
+        from actions.conversation import menu_buttons
+
+        dispatcher.utter_message(
+            text="Our team has finished helping you, so you're back with the automated "
+            "assistant. What can I help you with?",
+            buttons=menu_buttons(),
+        )
+        return [SlotSet(name, None) for name in HANDOFF_SLOTS]
+
+
+# --- staff side -------------------------------------------------------------------------
+
+
+async def handoff_queue_text() -> str:
+    waiting = await get_practice_system().handoff_queue()
+    if not waiting:
+        return "No patients are waiting for a person."
+    lines = []
+    for handoff in waiting:
+        what = "waiting now" if handoff.kind == HANDOFF_LIVE else "callback"
+        lines.append(f"• `{handoff.reference}`: {what} since {handoff.created_at:%a %d %b %H:%M}, "
+                     f"{handoff.channel}, reason: {handoff.reason}")
+    return (f"{len(waiting)} waiting:\n" + "\n".join(lines)
+            + "\n_The number to call is in the practice system under the reference. "
+            "`resume HO-XXXXXX` when done._")
+
+
+async def resume_conversation(reference: str) -> str:
+    try:
+        handoff = await get_practice_system().close_handoff(reference)
+    except NotFound:
+        return f"There is no handoff `{reference}`. `handoffs` lists the waiting ones."
+    return (f"`{handoff.reference}` is closed: the assistant answers that conversation again "
+            "from the patient's next message.")

@@ -1,0 +1,172 @@
+"""Handoff to a person: office hours, the pause until staff close it, callbacks outside hours,
+and the staff commands, against a real seeded SQLite practice database."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+
+import actions.handoff as handoff
+import actions.practice as practice_module
+from actions.practice.clinic import practice_timezone
+from tests.action_helpers import slot_events, tracker, validate
+
+TZ = practice_timezone()
+# The demo clinic (bot/content/clinic.yml): lunch 12:00-13:00 on open days, Wed and Sun closed.
+MONDAY_10AM = datetime(2026, 11, 30, 10, 0, tzinfo=TZ)
+MONDAY_LUNCH = datetime(2026, 11, 30, 12, 45, tzinfo=TZ)
+TUESDAY_9PM = datetime(2026, 12, 1, 21, 0, tzinfo=TZ)
+WEDNESDAY_NOON = datetime(2026, 12, 2, 12, 0, tzinfo=TZ)
+
+
+def test_office_hours_follow_the_clinic_file():
+    assert handoff.in_office_hours(MONDAY_10AM)
+    assert not handoff.in_office_hours(MONDAY_LUNCH)
+    assert not handoff.in_office_hours(TUESDAY_9PM)
+    assert not handoff.in_office_hours(WEDNESDAY_NOON)  # closed all day
+    assert handoff.next_opening(MONDAY_10AM) == MONDAY_10AM
+    assert handoff.next_opening(MONDAY_LUNCH).time().strftime("%H:%M") == "13:00"
+    after_tuesday = handoff.next_opening(TUESDAY_9PM)
+    assert after_tuesday.weekday() == 3 and handoff.in_office_hours(after_tuesday)  # Thursday
+
+
+async def run_action(action, t):
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, t, {})
+    return events, dispatcher.messages
+
+
+@pytest.fixture
+def at(monkeypatch, tmp_path):
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+
+    def set_time(moment):
+        monkeypatch.setattr(handoff, "now_local", lambda: moment)
+
+    return set_time
+
+
+def test_in_office_hours_staff_are_told_without_phi_and_the_conversation_pauses(run, at, tmp_path):
+    at(MONDAY_10AM)
+
+    async def scenario():
+        ask = tracker({}, None, text="can I talk to a real person", intent="human_handoff", form=None)
+        started, started_messages = await run_action(handoff.ActionHumanHandoff(), ask)
+        form = tracker({"handoff_reason": "asked"}, None, form="handoff_form")
+        required = await handoff.ValidateHandoffForm().required_slots([], CollectingDispatcher(), form, {})
+        phone, _ = await validate(handoff.ValidateHandoffForm(), tracker(
+            {"callback_phone": "312.555.0188"}, "callback_phone", form="handoff_form"))
+        done = tracker({"handoff_reason": "asked", "callback_phone": "+13125550188",
+                        "verified_patient_id": None}, None, form=None)
+        done.events.insert(0, {"event": "active_loop", "name": "refill_form"})
+        finished, finished_messages = await run_action(handoff.ActionFinishHandoff(), done)
+        reference = slot_events(finished)["handoff_reference"]
+        # While waiting, any message gets a holding reply.
+        waiting, waiting_messages = await validate(handoff.ValidateHandoffWaitForm(), tracker(
+            {"handoff_resumed": "hello?", "handoff_reference": reference}, "handoff_resumed",
+            form="handoff_wait_form"))
+        queue = await handoff.handoff_queue_text()
+        closed = await handoff.resume_conversation(reference)
+        resumed, _ = await validate(handoff.ValidateHandoffWaitForm(), tracker(
+            {"handoff_resumed": "hello?", "handoff_reference": reference}, "handoff_resumed",
+            form="handoff_wait_form"))
+        stored = await practice_module.get_practice_system().handoff_queue()
+        return (started, started_messages, required, slot_events(phone), finished,
+                finished_messages, reference, slot_events(waiting), waiting_messages, queue,
+                closed, slot_events(resumed), stored)
+
+    (started, started_messages, required, phone, finished, finished_messages, reference,
+     waiting, waiting_messages, queue, closed, resumed, stored) = run(scenario)
+    assert started_messages[0]["text"].startswith("Of course, I'll get a member of our team")
+    assert any(e["event"] == "followup" and e["name"] == "handoff_form" for e in started)
+    assert required == ["callback_phone"]  # no "when" question during office hours
+    assert phone["callback_phone"] == "+13125550188"
+    assert f"reference {reference}" in finished_messages[0]["text"]
+    assert any(e["event"] == "followup" and e["name"] == "handoff_wait_form" for e in finished)
+    assert waiting["handoff_resumed"] is None
+    assert "will be with you shortly" in waiting_messages[0]
+    assert reference in queue and "waiting now" in queue and "0188" not in queue
+    assert "is closed" in closed
+    assert resumed["handoff_resumed"] is True
+    assert stored == []
+    notices = [json.loads(line)["text"] for line in (tmp_path / "outbox" / "slack.jsonl").read_text().splitlines()]
+    assert notices == [f"Patient waiting for a person · ref {reference} · channel rest; not verified; "
+                       "reason: asked; was a prescription refill"]
+
+
+def test_outside_hours_a_callback_is_requested_with_the_preferred_time(run, at, tmp_path):
+    at(TUESDAY_9PM)
+
+    async def scenario():
+        ask = tracker({}, None, text="this is useless", intent="human_handoff", form=None)
+        _, started_messages = await run_action(handoff.ActionHumanHandoff(), ask)
+        reason = handoff.handoff_reason(ask)
+        form = tracker({}, None, form="handoff_form")
+        required = await handoff.ValidateHandoffForm().required_slots([], CollectingDispatcher(), form, {})
+        done = tracker({"handoff_reason": reason, "callback_phone": "+13125550188",
+                        "callback_time": "after 3"}, None, form=None)
+        finished, finished_messages = await run_action(handoff.ActionFinishHandoff(), done)
+        stored = await practice_module.get_practice_system().handoff_queue()
+        return started_messages, reason, required, finished, finished_messages, stored
+
+    started_messages, reason, required, finished, finished_messages, stored = run(scenario)
+    assert "closed right now" in started_messages[0]["text"] and "Thursday" in started_messages[0]["text"]
+    assert reason == "frustrated"
+    assert required == ["callback_phone", "callback_time"]
+    text = finished_messages[0]["text"]
+    assert "callback request is in" in text and "Thursday" in text and '"after 3"' in text
+    assert not any(e.get("name") == "handoff_wait_form" for e in finished)  # no pause
+    (callback,) = stored
+    assert (callback.kind, callback.callback_phone, callback.callback_time) == (
+        "callback", "+13125550188", "after 3")
+
+
+def test_by_sms_the_number_texted_from_is_used(run, at, tmp_path, monkeypatch):
+    from actions import verification
+    from connectors.sms_state import sender_token
+
+    at(TUESDAY_9PM)
+    monkeypatch.setenv("SENDER_ID_SECRET", "handoff-test-secret")
+    verification._sms_secret.cache_clear()
+    metadata = {"sms_sender_token": sender_token(b"handoff-test-secret", "+13125550199")}
+
+    async def scenario():
+        form = tracker({}, None, form="handoff_form", channel="sms", metadata=metadata)
+        required = await handoff.ValidateHandoffForm().required_slots([], CollectingDispatcher(), form, {})
+        done = tracker({"handoff_reason": "asked", "callback_time": "any time"}, None, form=None,
+                       channel="sms", metadata=metadata)
+        await run_action(handoff.ActionFinishHandoff(), done)
+        return required, await practice_module.get_practice_system().handoff_queue()
+
+    required, (callback,) = run(scenario)
+    assert required == ["callback_time"]
+    assert callback.callback_phone == "+13125550199" and callback.channel == "sms"
+
+
+def test_a_bad_phone_number_is_asked_again(run):
+    async def scenario():
+        return await validate(handoff.ValidateHandoffForm(), tracker(
+            {"callback_phone": "call me maybe"}, "callback_phone", form="handoff_form"))
+
+    events, messages = run(scenario)
+    assert slot_events(events)["callback_phone"] is None and "area code" in messages[0]
+
+
+def test_staff_commands_are_for_slack_only(run):
+    from actions.staff import ActionStaffCommand
+
+    async def scenario():
+        web = tracker({}, None, text="handoffs", intent="staff_command", form=None)
+        slack = tracker({}, None, text="handoffs", intent="staff_command", form=None,
+                        channel="slack", metadata={"channel_role": "staff"})
+        spoofed = tracker({}, None, text="handoffs", intent="staff_command", form=None,
+                          metadata={"channel_role": "staff"})
+        return [await run_action(ActionStaffCommand(), t) for t in (web, slack, spoofed)]
+
+    (_, web), (_, slack), (_, spoofed) = run(scenario)
+    assert "can't help with that here" in web[0]["text"]
+    assert slack[0]["text"] == "No patients are waiting for a person."
+    assert "can't help with that here" in spoofed[0]["text"]
