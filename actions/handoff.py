@@ -26,12 +26,12 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.forms import FormValidationAction
 
 from actions.common import clinic, now_local, when_text
-from actions.notifications import notify_staff
+from actions.notifications import new_reference, notify_staff
 from actions.practice import get_practice_system
 from actions.practice.clinic import lunch_break, opening_hours
 from actions.practice.matching import e164_phone
 from actions.practice.port import HANDOFF_CALLBACK, HANDOFF_LIVE, NotFound
-from actions.verification import is_sms, sms_sender_number
+from actions.verification import VerifiedFormValidation, is_sms, sms_sender_number
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class ActionHumanHandoff(Action):
         if waiting is not None:
             dispatcher.utter_message(text=_waiting_text(waiting.reference, waiting.kind))
             return reset_form_slots() + _pause(waiting.reference, waiting.kind)
-        reason = handoff_reason(tracker)
+        reason = tracker.get_slot("handoff_reason") or handoff_reason(tracker)
         open_now = in_office_hours(now_local())
         if open_now:
             dispatcher.utter_message(text="Of course, I'll get a member of our team for you.")
@@ -279,6 +279,44 @@ class ActionHandoffResumed(Action):
             buttons=menu_buttons(),
         )
         return [SlotSet(name, None) for name in HANDOFF_SLOTS]
+
+
+# --- "I don't want AI involved in my care" ---------------------------------------------
+
+
+class ValidateAiOptOutForm(VerifiedFormValidation):
+    """Verify first, so the opt-out is recorded against the right patient record."""
+
+    def name(self) -> Text:
+        return "validate_ai_opt_out_form"
+
+
+class ActionRecordAiOptOut(Action):
+    """Record the opt-out (patient id, disclosure version, time: no PHI), tell the care team,
+    then hand over to a person."""
+
+    def name(self) -> Text:
+        return "action_record_ai_opt_out"
+
+    async def run(self, dispatcher, tracker, domain):
+        from actions.common import load_content
+
+        patient_id = tracker.get_slot("verified_patient_id")
+        version = str(tracker.get_slot("disclosure_version") or load_content("disclosure.yml").get("version"))
+        if patient_id is None:
+            dispatcher.utter_message(
+                text="I couldn't confirm who you are, so I haven't recorded it here. I'll pass "
+                "you to a person, who can record it for you."
+            )
+        else:
+            await get_practice_system().record_ai_opt_out(int(patient_id), version)
+            await notify_staff("AI opt-out recorded", new_reference("AO"),
+                               f"disclosure version {version}; please flag the patient's care record")
+            dispatcher.utter_message(
+                text="I've recorded that you don't want AI involved in your care, and told the "
+                "care team. Next, I'll put you in touch with a person."
+            )
+        return [SlotSet("handoff_reason", "AI opt-out"), FollowupAction("action_human_handoff")]
 
 
 # --- staff side -------------------------------------------------------------------------

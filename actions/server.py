@@ -26,10 +26,11 @@ def main() -> None:
 
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # The database drivers log every statement with its parameters at DEBUG: not useful, and
-    # the parameters are patient data.
+    # The database drivers log every statement with its parameters (SQLAlchemy's engine at
+    # INFO, the drivers at DEBUG): not useful, costly to redact, and the parameters are
+    # patient data. Warnings and errors still come through.
     for noisy in ("aiosqlite", "asyncpg", "sqlalchemy.engine"):
-        logging.getLogger(noisy).setLevel(logging.INFO)
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     install_log_redaction()
 
     # Migrate (and seed the demo clinic into an empty database) before taking requests.
@@ -41,6 +42,14 @@ def main() -> None:
     from actions.scheduling import warm_up
 
     warm_up(practice_tz())
+    # The handbook's passage vectors are built (or read from $VAR_DIR/cache) now, in the
+    # background, rather than on the first staff question.
+    import threading
+
+    from actions.handbook import get_handbook
+
+    threading.Thread(target=lambda: get_handbook().sections, name="handbook-warm-up",
+                     daemon=True).start()
 
     app = create_app("actions.registry", cors_origins=None)
     plugin_manager().hook.attach_sanic_app_extensions(app=app)

@@ -51,7 +51,7 @@ def _decline_on_patient_channel(dispatcher: CollectingDispatcher) -> None:
 
 def _section_answer(option: Dict[str, str]) -> Optional[handbook.HandbookAnswer]:
     """The handbook section a clarification option names, if it still exists."""
-    for section in handbook.get_handbook().sections():
+    for section in handbook.get_handbook().sections:
         if section.file == option.get("file") and section.heading == option.get("heading"):
             ranked = handbook.RankedSection(
                 title=section.title, file=section.file, score=1.0, text=section.text,

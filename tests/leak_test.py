@@ -5,7 +5,9 @@ every byte the assistant wrote. Any canary found fails the run, naming where it 
 The canaries go through verification (name, date of birth), free text (phone, email, MRN,
 member ID, street address), replies that echo what the patient typed, and an action that
 fails with the patient's details in scope (the practice database is broken mid-run, so the
-database driver's error carries the query parameters).
+database driver's error carries the query parameters). Every channel carries them: the web
+chat's REST channel, SMS (signed like Twilio) and Slack (staff questions that mention a
+patient, signed like Slack).
 
 Two set-ups are run, as a practice would deploy them:
 - embedded: SQLite practice database and archive under VAR_DIR, trackers in SQLite;
@@ -101,6 +103,42 @@ def sms_conversation(assistant: RunningAssistant) -> None:
 
 
 BREAK_PRACTICE_DB = "ALTER TABLE patients RENAME TO patients_unavailable"
+
+
+SLACK_SECRET = "leak-test-slack-signing-secret"
+SLACK_TEAM = "T0LEAKTEST"
+
+
+def slack_conversation(assistant: RunningAssistant) -> None:
+    """Staff asking handbook questions with a patient's details in them, correctly signed."""
+    import hashlib
+    import hmac
+    import json
+
+    questions = [
+        f"pt {CANARIES['name']} dob {CANARIES['date of birth']} wants an early refill, policy?",
+        f"how do I send records for mrn {CANARIES['mrn digits']} to {CANARIES['email']}",
+        f"{CANARIES['first name']} called from {CANARIES['phone']} about a no-show fee",
+        "pending refills",
+    ]
+    for text in questions:
+        ts = f"{time.time():.6f}"
+        body = json.dumps({
+            "type": "event_callback", "team_id": SLACK_TEAM, "event_id": "Ev" + uuid.uuid4().hex[:12],
+            "authorizations": [{"team_id": SLACK_TEAM, "user_id": "U0LEAKBOT", "is_bot": True}],
+            "event": {"type": "message", "channel_type": "im", "channel": "D0LEAK", "user": "U0LEAKSTAFF",
+                      "team": SLACK_TEAM, "text": text, "ts": ts, "event_ts": ts},
+        }).encode()
+        stamp = str(int(time.time()))
+        signature = "v0=" + hmac.new(SLACK_SECRET.encode(), f"v0:{stamp}:".encode() + body,
+                                     hashlib.sha256).hexdigest()
+        request = urllib.request.Request(
+            assistant.base + "/webhooks/slack/webhook", data=body, method="POST",
+            headers={"Content-Type": "application/json", "X-Slack-Request-Timestamp": stamp,
+                     "X-Slack-Signature": signature})
+        with urllib.request.urlopen(request, timeout=15) as resp:
+            assert resp.status == 200
+        time.sleep(2.0)  # processed in the background
 
 
 def break_practice_db(var_dir: Path, pg_dsn: Optional[str] = None) -> None:
@@ -209,7 +247,8 @@ def redis_dump(url: str) -> Dict[str, bytes]:
 
 def run(var_dir: Path, scaled: bool) -> List[str]:
     """Drive every channel, break the practice database, drive them again; return leaks."""
-    env = {"SMS_PUBLIC_URL": SMS_PUBLIC_URL, "SMS_DEV_AUTH_TOKEN": SMS_DEV_TOKEN}
+    env = {"SMS_PUBLIC_URL": SMS_PUBLIC_URL, "SMS_DEV_AUTH_TOKEN": SMS_DEV_TOKEN,
+           "SLACK_SIGNING_SECRET": SLACK_SECRET, "SLACK_TEAM_ID": SLACK_TEAM, "SLACK_BOT_TOKEN": ""}
     pg_dsn = None
     if scaled:
         pg_dsn = _with_database(PG_SERVER, "leak_" + uuid.uuid4().hex[:12])
@@ -225,9 +264,11 @@ def run(var_dir: Path, scaled: bool) -> List[str]:
         try:
             conversations(assistant)
             sms_conversation(assistant)
+            slack_conversation(assistant)
             break_practice_db(var_dir, pg_dsn)
             conversations(assistant)
             sms_conversation(assistant)
+            slack_conversation(assistant)
         finally:
             assistant.stop()
         blobs: Dict[str, bytes] = {}

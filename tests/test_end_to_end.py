@@ -186,3 +186,55 @@ def test_patient_requests_a_refill_and_it_is_stored_once(assistant):
     assert rows == [("pending", "refill", "web", "Fakewell 24h Pharmacy (demo)")]
     staff_notes = (assistant.var_dir / "outbox" / "slack.jsonl").read_text()
     assert reference in staff_notes and "amlodipine" not in staff_notes and "Testy" not in staff_notes
+
+
+def test_the_handbook_is_never_quoted_to_a_patient(assistant):
+    sender = uuid.uuid4().hex
+    for question in ("whats the rx policy for controlled substances",
+                     "how do I report a possible hipaa breach", "who is on call tonight"):
+        reply = texts(assistant.say(sender, question))
+        assert "From the handbook" not in reply and ".md" not in reply, reply
+
+
+def _close_handoff(assistant, reference: str) -> None:
+    """What `resume HO-...` in Slack does, against this assistant's practice database."""
+    import asyncio
+
+    from actions.practice.sql import SqlPracticeSystem
+
+    async def close():
+        system = SqlPracticeSystem(f"sqlite:///{assistant.var_dir / 'practice.db'}")
+        try:
+            await system.close_handoff(reference)
+        finally:
+            await system.close()
+
+    asyncio.run(close())
+
+
+def test_talk_to_a_person_in_or_out_of_office_hours(assistant):
+    from actions.common import now_local
+    from actions.handoff import in_office_hours
+
+    sender = uuid.uuid4().hex
+    assistant.say(sender, "hi")
+    open_now = in_office_hours(now_local())
+    first = texts(assistant.say(sender, "I want to talk to a real person"))
+    assert ("member of our team" in first) if open_now else ("closed right now" in first)
+    assert "What number should the team call you on?" in first
+    if not open_now:
+        assert "good time for the call" in texts(assistant.say(sender, "312 555 0142"))
+        done = texts(assistant.say(sender, "tomorrow morning"))
+        assert "callback request is in" in done and '"tomorrow morning"' in done
+        return
+    done = texts(assistant.say(sender, "312 555 0142"))
+    reference = re.search(r"reference (HO-[A-Z0-9]+)", done).group(1)
+    # Paused: the bot does not try to handle the conversation while staff have it...
+    waiting = texts(assistant.say(sender, "I want to book an appointment"))
+    assert "will be with you shortly" in waiting and "full name" not in waiting
+    # ...but an emergency still gets through.
+    assert "911" in texts(assistant.say(sender, "my chest hurts and my left arm is numb"))
+    assistant.say(sender, "talk to a person")  # back to waiting, same reference
+    _close_handoff(assistant, reference)
+    assert "back with the automated assistant" in texts(assistant.say(sender, "hello?"))
+    assert "full name" in texts(assistant.say(sender, "I want to book an appointment"))

@@ -170,3 +170,30 @@ def test_staff_commands_are_for_slack_only(run):
     assert "can't help with that here" in web[0]["text"]
     assert slack[0]["text"] == "No patients are waiting for a person."
     assert "can't help with that here" in spoofed[0]["text"]
+
+
+def test_an_ai_opt_out_is_recorded_for_the_verified_patient_then_handed_over(run, at, tmp_path):
+    at(MONDAY_10AM)
+    from actions.practice.seed import DEMO_PATIENT
+    from tests.action_helpers import dob_text
+
+    async def scenario():
+        verified, _ = await validate(handoff.ValidateAiOptOutForm(), tracker(
+            {"patient_name": DEMO_PATIENT[0], "patient_dob": dob_text(DEMO_PATIENT[1])},
+            "patient_dob", form="ai_opt_out_form"))
+        who = slot_events(verified)
+        recorded, messages = await run_action(handoff.ActionRecordAiOptOut(), tracker(
+            {**who, "disclosure_version": "2"}, None, form=None))
+        stored = await practice_module.get_practice_system().ai_opt_out(who["verified_patient_id"])
+        unverified, unverified_messages = await run_action(handoff.ActionRecordAiOptOut(), tracker(
+            {}, None, form=None))
+        return recorded, messages, stored, unverified, unverified_messages
+
+    recorded, messages, stored, unverified, unverified_messages = run(scenario)
+    assert "recorded that you don't want AI involved" in messages[0]["text"]
+    assert stored[0] == "2"
+    for events in (recorded, unverified):
+        assert any(e["event"] == "followup" and e["name"] == "action_human_handoff" for e in events)
+    assert "haven't recorded it" in unverified_messages[0]["text"]
+    notices = (tmp_path / "outbox" / "slack.jsonl").read_text()
+    assert "AI opt-out recorded" in notices and "Testy" not in notices and "1985" not in notices

@@ -556,6 +556,19 @@ async def test_handoffs_queue_once_per_conversation_and_close_by_reference(pract
         await system.create_handoff("conv-c", "rest", "urgent", "asked")
 
 
+async def test_ai_opt_out_is_recorded_with_the_disclosure_version(practice):
+    system = practice.system
+    patient = await _patient(system, DEMO_PATIENT)
+    assert await system.ai_opt_out(patient.id) is None
+    first = await system.record_ai_opt_out(patient.id, "2")
+    assert await system.ai_opt_out(patient.id) == ("2", first)
+    practice.clock.advance(minutes=5)
+    second = await system.record_ai_opt_out(patient.id, "3")  # again, after a new disclosure
+    assert await system.ai_opt_out(patient.id) == ("3", second) and second > first
+    with pytest.raises(NotFound):
+        await system.record_ai_opt_out(999_999, "2")
+
+
 # --- lockout --------------------------------------------------------------------------
 
 

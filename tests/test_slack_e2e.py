@@ -201,3 +201,49 @@ def test_url_verification_is_answered_only_when_signed(slack):
     challenge = {"token": "unused", "challenge": "e2e-challenge-" + uuid.uuid4().hex, "type": "url_verification"}
     assert slack.post(challenge)[:2] == (200, {"challenge": challenge["challenge"]})
     assert slack.post(challenge, secret="not-the-signing-secret")[0] == 401
+
+
+# --- what staff get (and patients never do) ------------------------------------------------
+
+
+def ask(slack: Workspace, text: str) -> str:
+    payload = slack.event(f"<@{BOT}> {text}")
+    assert slack.post(payload)[0] == 200
+    return slack.wait_for_reply(payload["event"]["ts"])["text"]
+
+
+def test_a_handbook_question_is_answered_from_the_handbook_with_its_source(slack):
+    reply = ask(slack, "who do I call about the broken fax machine")
+    assert "From the handbook:" in reply and ".md" in reply, reply
+
+
+def test_when_two_sections_are_close_it_asks_which_and_answers_the_choice(slack):
+    reply = ask(slack, "whats the rx policy for controlled substances")
+    if "Which one do you mean?" not in reply:  # the retrieval may be sure enough to answer
+        assert "From the handbook:" in reply, reply
+        return
+    second_title = reply.split("2. *", 1)[1].split("*", 1)[0]
+    chosen = ask(slack, "2")
+    assert chosen.startswith(f"*{second_title}*") and "From the handbook:" in chosen, chosen
+
+
+def test_a_question_the_handbook_cannot_answer_is_declined_not_invented(slack):
+    reply = ask(slack, "what's the wifi password for the staff lounge tv")
+    assert "couldn't find this in the staff handbook" in reply and "please ask" in reply, reply
+
+
+def test_patient_self_service_is_declined_politely_on_slack(slack):
+    reply = ask(slack, "I want to book an appointment for next tuesday")
+    assert "aren't handled in Slack" in reply, reply
+
+
+def test_a_staff_emergency_question_gets_the_in_clinic_instruction_not_the_patient_script(slack):
+    reply = ask(slack, "pt collapsed in the waiting room and isn't breathing what do we do")
+    assert "call 911" in reply and "in-clinic emergency procedure" in reply, reply
+
+
+def test_staff_commands_list_the_queues_by_reference_only(slack):
+    assert "refill request" in ask(slack, "pending refills").lower()
+    handoffs = ask(slack, "handoffs")
+    assert "waiting" in handoffs.lower()
+    assert "There is no handoff `HO-ZZZZZZ`" in ask(slack, "resume HO-ZZZZZZ")

@@ -309,6 +309,15 @@ class Handoff(Base):
     )
 
 
+class AiOptOut(Base):
+    """The patient does not want AI involved in their care (one row per patient: the latest)."""
+
+    __tablename__ = "ai_opt_outs"
+    patient_id = Column(Integer, ForeignKey("patients.id"), primary_key=True)
+    disclosure_version = Column(String(32), nullable=False)
+    recorded_at = Column(UtcDateTime, nullable=False, default=utcnow)
+
+
 class PracticeMeta(Base):
     """Small key/value facts about this database (e.g. which week the demo was seeded)."""
 

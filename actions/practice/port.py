@@ -381,6 +381,17 @@ class PracticeSystem(abc.ABC):
     ) -> RefillRequest:
         """Staff decision on a request (status one of REFILL_STATUSES). Raises NotFound."""
 
+    # --- AI opt-out ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def record_ai_opt_out(self, patient_id: int, disclosure_version: str) -> datetime:
+        """Record (or refresh) that this patient does not want AI involved in their care,
+        with the disclosure version they were shown; returns when it was recorded."""
+
+    @abc.abstractmethod
+    async def ai_opt_out(self, patient_id: int) -> Optional[Tuple[str, datetime]]:
+        """(disclosure version, recorded at) when the patient has opted out, else None."""
+
     # --- handoffs to staff ------------------------------------------------------------
 
     @abc.abstractmethod

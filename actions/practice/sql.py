@@ -1110,6 +1110,31 @@ class SqlPracticeSystem(PracticeSystem):
             rows = (await session.execute(statement)).all()
         return [self._refill_row(row) for row in rows]
 
+    # --- AI opt-out ---------------------------------------------------------------------
+
+    async def record_ai_opt_out(self, patient_id: int, disclosure_version: str) -> datetime:
+        now = self._now()
+
+        async def work(session: AsyncSession) -> datetime:
+            if await session.get(m.Patient, patient_id) is None:
+                raise NotFound("No such patient.")
+            row = await session.get(m.AiOptOut, patient_id)
+            if row is None:
+                session.add(m.AiOptOut(patient_id=patient_id,
+                                       disclosure_version=str(disclosure_version)[:32],
+                                       recorded_at=now))
+            else:
+                row.disclosure_version, row.recorded_at = str(disclosure_version)[:32], now
+            await session.flush()
+            return self._local(now)
+
+        return await self._write(work)
+
+    async def ai_opt_out(self, patient_id: int) -> Optional[Tuple[str, datetime]]:
+        async with self._reading() as session:
+            row = await session.get(m.AiOptOut, patient_id)
+        return (row.disclosure_version, self._local(row.recorded_at)) if row else None
+
     # --- handoffs -----------------------------------------------------------------------
 
     def _handoff(self, row: m.Handoff) -> Handoff:

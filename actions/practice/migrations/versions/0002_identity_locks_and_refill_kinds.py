@@ -10,6 +10,8 @@
   (status 'waiting' until staff close it); outside hours it is a callback request with the
   patient's preferred time. The conversation id is the channel's sender id (a random id on
   the web, a keyed hash by SMS), never a phone number.
+- ai_opt_outs: a verified patient said they do not want AI involved in their care; which
+  disclosure version they had been shown, and when.
 
 Revision ID: 0002
 Revises: 0001
@@ -75,9 +77,22 @@ def upgrade() -> None:
     )
     op.create_index("ix_handoffs_conversation_id", "handoffs", ["conversation_id"])
     op.create_index("ix_handoffs_status", "handoffs", ["status"])
+    op.create_table(
+        "ai_opt_outs",
+        sa.Column(
+            "patient_id",
+            sa.Integer(),
+            sa.ForeignKey("patients.id", name="fk_ai_opt_outs_patient_id_patients"),
+            nullable=False,
+        ),
+        sa.Column("disclosure_version", sa.String(32), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("patient_id", name="pk_ai_opt_outs"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("ai_opt_outs")
     op.drop_table("handoffs")
     op.drop_index("ix_refill_requests_status", table_name="refill_requests")
     with op.batch_alter_table("refill_requests") as batch:
