@@ -3,14 +3,28 @@
 When Rasa fetches a conversation to handle a message, the identity slots and the patient's
 recent messages are bound (for this request only) as known values, so any log line written
 while handling it drops them, including at DEBUG where Rasa logs texts and slots.
-Live state itself stays in memory (embedded) or in Redis with a TTL (scaled).
+Live state itself stays in memory (embedded) or in Redis with a TTL (scaled). In Redis it is
+encrypted (Fernet, key derived from SENDER_ID_SECRET, the same on every worker): live state
+must hold what the patient typed while a form is under way, so it cannot be redacted, but
+neither a Redis dump nor a snapshot on disk shows it.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Text
+import base64
+import functools
+import hashlib
+import hmac
+import logging
+import os
+from pathlib import Path
+from typing import Optional, Text, Union
 
-from rasa.core.tracker_store import InMemoryTrackerStore, RedisTrackerStore
+from rasa.core.tracker_store import (
+    InMemoryTrackerStore,
+    RedisTrackerStore,
+    SerializedTrackerAsText,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from privacy.conversation import conversation_known_values
@@ -30,6 +44,39 @@ class RedactingInMemoryTrackerStore(InMemoryTrackerStore):
         return _bind(await super().retrieve(sender_id))
 
 
+logger = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=1)
+def _cipher():
+    from cryptography.fernet import Fernet
+
+    from connectors.sms_state import load_or_create_secret
+
+    var_dir = Path(os.environ.get("VAR_DIR", "var")).resolve()
+    secret = load_or_create_secret(var_dir, os.environ.get("SENDER_ID_SECRET"))
+    key = hmac.new(secret, b"live-conversation-state", hashlib.sha256).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
 class RedactingRedisTrackerStore(RedisTrackerStore):
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
         return _bind(await super().retrieve(sender_id))
+
+    def serialise_tracker(self, tracker: DialogueStateTracker) -> Text:
+        plain = SerializedTrackerAsText.serialise_tracker(tracker)
+        return _cipher().encrypt(plain.encode("utf-8")).decode("ascii")
+
+    def deserialise_tracker(
+        self, sender_id: Text, serialised_tracker: Union[Text, bytes]
+    ) -> Optional[DialogueStateTracker]:
+        from cryptography.fernet import InvalidToken
+
+        token = serialised_tracker if isinstance(serialised_tracker, bytes) else serialised_tracker.encode()
+        try:
+            plain = _cipher().decrypt(token)
+        except InvalidToken:
+            # Another secret (or old plain-text state): start the conversation afresh.
+            logger.warning("Live state of a conversation could not be decrypted; starting it afresh")
+            return self.init_tracker(sender_id)
+        return super().deserialise_tracker(sender_id, plain.decode("utf-8"))

@@ -237,7 +237,9 @@ def redis_dump(url: str) -> Dict[str, bytes]:
     client = redis.Redis.from_url(url)
     chunks, problems = [], []
     for key in client.scan_iter("*"):
-        chunks.append(key + b"=" + (client.dump(key) or b""))
+        # DUMP compresses long values (LZF), so read plain strings too.
+        plain = client.get(key) if client.type(key) == b"string" else b""
+        chunks.append(key + b"=" + (plain or b"") + b"\n" + (client.dump(key) or b""))
         if client.ttl(key) < 0:
             problems.append(key.decode("utf-8", "replace"))
     if not chunks:

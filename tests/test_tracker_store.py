@@ -1,0 +1,43 @@
+"""Live conversation state in Redis is encrypted: a dump of Redis shows no patient text."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+
+@pytest.mark.parametrize("secret", ["tracker-test-secret"])
+def test_live_state_in_redis_is_encrypted_and_reads_back(redis_url, monkeypatch, tmp_path, secret):
+    import redis
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot import tracker_store
+
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("SENDER_ID_SECRET", secret)
+    tracker_store._cipher.cache_clear()
+    url = redis_url.rsplit("/", 1)[0] + "/12"
+    store = tracker_store.RedactingRedisTrackerStore(
+        Domain.load("domain.yml"), host="127.0.0.1", port=6379, db=12, record_exp=60)
+    sender = "tracker-test-" + uuid.uuid4().hex[:8]
+    tracker = DialogueStateTracker(sender, [])
+    tracker.update(UserUttered("my name is Quenby Hollowmere, dob 02/03/1971"))
+    asyncio.run(store.save(tracker))
+
+    raw = redis.Redis.from_url(url).get(store.key_prefix + sender)
+    assert raw and b"Quenby" not in raw and b"1971" not in raw
+    assert 0 < redis.Redis.from_url(url).ttl(store.key_prefix + sender) <= 60
+    back = asyncio.run(store.retrieve(sender))
+    assert back.latest_message.text == "my name is Quenby Hollowmere, dob 02/03/1971"
+
+    # Another secret cannot read it: the conversation starts afresh rather than failing.
+    monkeypatch.setenv("SENDER_ID_SECRET", "another-secret")
+    tracker_store._cipher.cache_clear()
+    fresh = asyncio.run(store.retrieve(sender))
+    assert fresh is not None and fresh.latest_message.text is None
+    redis.Redis.from_url(url).delete(store.key_prefix + sender)
+    tracker_store._cipher.cache_clear()
