@@ -238,3 +238,21 @@ def test_talk_to_a_person_in_or_out_of_office_hours(assistant):
     _close_handoff(assistant, reference)
     assert "back with the automated assistant" in texts(assistant.say(sender, "hello?"))
     assert "full name" in texts(assistant.say(sender, "I want to book an appointment"))
+
+
+def test_an_ai_question_gets_its_own_answer_and_an_opt_out_is_recorded(assistant):
+    sender = uuid.uuid4().hex
+    assistant.say(sender, "hi")
+    robot = assistant.say(sender, "am I talking to a robot?")
+    assert "automated" in texts(robot).lower() and buttons(robot)
+    training = texts(assistant.say(sender, "are my messages used to train the ai"))
+    assert training != texts(robot) and "train" in training.lower()
+    first = texts(assistant.say(sender, "I don't want AI involved in my care"))
+    assert "record that you don't want AI involved" in first and "full name" in first
+    assistant.say(sender, "Mocky Guardianson")
+    done = texts(assistant.say(sender, "11/03/1979"))
+    assert "recorded that you don't want AI involved in your care" in done
+    assert "What number should the team call you on?" in done  # then the handoff
+    with sqlite3.connect(assistant.var_dir / "practice.db") as db:
+        rows = db.execute("SELECT disclosure_version FROM ai_opt_outs").fetchall()
+    assert rows == [("2",)]
