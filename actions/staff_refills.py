@@ -46,7 +46,7 @@ def decision_text(request: RefillRequest, clinic_phone: str) -> str:
         return f"Your prescription request {ref} was approved and sent to {request.pharmacy_name}."
     if request.status == REFILL_NEEDS_APPOINTMENT:
         return (f"About your prescription request {ref}: the prescriber would like to see you "
-                "first. Reply BOOK to book an appointment.")
+                f"first. Text \"book an appointment\" to book, or call us on {clinic_phone}.")
     return (f"Your prescription request {ref} was not approved. Please call us on "
             f"{clinic_phone} to talk it through.")
 

@@ -470,3 +470,22 @@ def test_verification_lapses_after_the_idle_limit(run, monkeypatch):
     assert fresh["refill_medication"] == "atorvastatin 20 mg" and fresh_messages == []
     assert lapsed["verified_patient_id"] is None and lapsed["requested_slot"] == "patient_name"
     assert "check who you are again" in lapsed_messages[0]
+
+
+@pytest.mark.parametrize("status,expected", [
+    ("approved", "was approved and sent to Testville Corner Pharmacy (demo)"),
+    ("denied", "was not approved. Please call us on (555) 010-0100"),
+    ("needs_appointment", "would like to see you first. Text \"book an appointment\""),
+])
+def test_the_decision_text_names_the_reference_and_pharmacy_never_the_medicine(status, expected):
+    from datetime import datetime, timezone
+
+    from actions.practice.port import RefillRequest
+    from actions.staff_refills import decision_text
+
+    request = RefillRequest(
+        id=1, reference="RX-ABCDE", patient_id=1, medication_id=1, pharmacy_id=1, status=status,
+        created_at=datetime.now(timezone.utc), decided_at=None, decision_note=None,
+        medication_name="atorvastatin 20 mg", pharmacy_name="Testville Corner Pharmacy (demo)")
+    text = decision_text(request, "(555) 010-0100")
+    assert "RX-ABCDE" in text and expected in text and "atorvastatin" not in text
