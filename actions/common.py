@@ -29,7 +29,9 @@ def _load_cached(path: str, _mtime: float) -> dict:
 
 
 def clinic() -> dict:
-    return load_content("clinic.yml")
+    from actions.practice.clinic import CLINIC_FILE
+
+    return _load_cached(str(CLINIC_FILE), CLINIC_FILE.stat().st_mtime)
 
 
 def practice_tz() -> ZoneInfo:

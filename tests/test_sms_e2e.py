@@ -60,7 +60,16 @@ def assistant(tmp_path_factory):
     var_dir = tmp_path_factory.mktemp("sms_var")
     credentials = var_dir / "credentials.yml"
     credentials.write_text(yaml.safe_dump({"rest": None, CHANNEL_CLASS: None}))
+    # A practice open every day around the clock, so a handoff is always "in office hours"
+    # here (tests/test_end_to_end.py meets whichever case the wall clock gives).
+    clinic = yaml.safe_load((REPO_ROOT / "bot" / "content" / "clinic.yml").read_text())
+    clinic["hours"] = {day: {"open": "00:00", "close": "23:59"} for day in (
+        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")}
+    clinic.pop("lunch", None)
+    clinic_file = var_dir / "clinic.yml"
+    clinic_file.write_text(yaml.safe_dump(clinic))
     env = {
+        "CLINIC_FILE": str(clinic_file),
         "CREDENTIALS_FILE": str(credentials),
         "SMS_PUBLIC_URL": PUBLIC_URL,
         "SENDER_ID_SECRET": SECRET,
@@ -259,3 +268,35 @@ def test_a_number_that_is_not_on_file_is_never_verified(assistant):
     assert "date of birth" in phone.say("refill status")
     reply = phone.say(f"{dob.month}/{dob.day}/{dob.year}")
     assert "couldn't match" in reply and "RX-" not in reply
+
+
+def test_in_office_hours_a_handoff_pauses_the_bot_until_staff_resume(assistant):
+    """"Talk to a person" by text in office hours: staff are told, the bot steps back (an
+    emergency still gets through), and `resume HO-...` from staff hands the conversation back."""
+    import asyncio
+
+    from actions.practice.sql import SqlPracticeSystem
+
+    phone = Phone(assistant, "+13125550178")
+    assert "automated assistant" in phone.say("hi")
+    asked = phone.say("can I talk to a real person please")
+    reference = re.search(r"reference (HO-[A-Z0-9]+)", asked).group(1)
+    assert "call you shortly" in asked and "number" not in asked.split("reference")[0]
+    staff_notes = (assistant.var_dir / "outbox" / "slack.jsonl").read_text()
+    assert f"Patient waiting for a person · ref {reference} · channel sms" in staff_notes
+    assert "0178" not in staff_notes
+    waiting = phone.say("I want to book an appointment")
+    assert "will be with you shortly" in waiting and "date of birth" not in waiting
+    assert "911" in phone.say("I can't breathe")
+    assert "will be with you shortly" in phone.say("talk to a person")  # still waiting, same ref
+
+    async def resume():
+        system = SqlPracticeSystem(f"sqlite:///{assistant.var_dir / 'practice.db'}")
+        try:
+            await system.close_handoff(reference)
+        finally:
+            await system.close()
+
+    asyncio.run(resume())
+    assert "back with the automated assistant" in phone.say("hello?")
+    assert "date of birth" in phone.say("I want to book an appointment")

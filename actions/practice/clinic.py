@@ -7,6 +7,7 @@ process and `bot/` must stay free of `actions/` imports and vice versa.
 from __future__ import annotations
 
 import functools
+import os
 from datetime import time
 from pathlib import Path
 from typing import Dict, Optional, Tuple
@@ -15,7 +16,8 @@ from zoneinfo import ZoneInfo
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CLINIC_FILE = REPO_ROOT / "bot" / "content" / "clinic.yml"
+# CLINIC_FILE points both processes at another practice's file (tests use one open all day).
+CLINIC_FILE = Path(os.environ.get("CLINIC_FILE") or REPO_ROOT / "bot" / "content" / "clinic.yml")
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
