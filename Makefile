@@ -28,7 +28,7 @@ done; exit 1
 endef
 
 .PHONY: install run train shell test unit validate test-stories eval-nlu eval-phi eval-safety \
-	eval-faq eval-ai-use leak-test bench e2e staff-refills lock clean
+	eval-faq eval-ai-use widget-size browser-deps leak-test bench e2e staff-refills lock clean
 
 install: $(STAMP)
 
@@ -82,6 +82,14 @@ eval-faq: $(STAMP)
 eval-ai-use: $(STAMP)
 	$(PY) -m actions.ai_use_eval
 
+# Website widget: gzipped size of widget.js + widget.css; exits 1 over the 50 kB budget.
+widget-size: $(STAMP)
+	$(PY) -m connectors.widget_size
+
+# Browser-test packages for tests/test_widget_browser.py (Debian chromium at /usr/bin/chromium).
+browser-deps:
+	cd tests/browser && npm ci --no-audit --no-fund
+
 # Staff review queue for refill requests: `make staff-refills` lists pending ones;
 # `make staff-refills ARGS='approve RX-XXXXX'` (or deny, needs-appointment) decides.
 staff-refills: $(STAMP)
@@ -96,7 +104,7 @@ bench: $(STAMP) $(MODEL)
 # Everything that must pass. pytest's "no tests ran" (exit 5) is a failure here too.
 test: validate $(MODEL)
 	$(PY) -m pytest -q tests -p no:cacheprovider
-	$(MAKE) --no-print-directory test-stories eval-nlu eval-safety eval-phi eval-ai-use leak-test
+	$(MAKE) --no-print-directory test-stories eval-nlu eval-safety eval-phi eval-ai-use widget-size leak-test
 
 lock: $(STAMP)
 	{ echo "# Pinned lock for Python 3.10 (Rasa 3.6 does not support 3.11+). Regenerate with: make lock"; \

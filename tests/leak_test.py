@@ -6,8 +6,8 @@ The canaries go through verification (name, date of birth), free text (phone, em
 member ID, street address), replies that echo what the patient typed, and an action that
 fails with the patient's details in scope (the practice database is broken mid-run, so the
 database driver's error carries the query parameters). Every channel carries them: the web
-chat's REST channel, SMS (signed like Twilio) and Slack (staff questions that mention a
-patient, signed like Slack).
+chat's REST channel, the website widget (session token + WebSocket), SMS (signed like
+Twilio) and Slack (staff questions that mention a patient, signed like Slack).
 
 Two set-ups are run, as a practice would deploy them:
 - embedded: SQLite practice database and archive under VAR_DIR, trackers in SQLite;
@@ -141,6 +141,34 @@ def slack_conversation(assistant: RunningAssistant) -> None:
         time.sleep(2.0)  # processed in the background
 
 
+def widget_conversation(assistant: RunningAssistant) -> None:
+    """The website widget: a session token, then the same details over its WebSocket."""
+    import asyncio
+    import json
+
+    import websockets
+
+    origin = assistant.base
+    request = urllib.request.Request(assistant.base + "/webhooks/widget/session", data=b"{}",
+                                     method="POST", headers={"Origin": origin, "Content-Type": "text/plain"})
+    with urllib.request.urlopen(request, timeout=15) as resp:
+        token = json.loads(resp.read())["token"]
+    messages = ["book an appointment", CANARIES["name"], CANARIES["date of birth"],
+                f"call me on {CANARIES['phone']} or {CANARIES['email']}, mrn {CANARIES['mrn']}",
+                f"I live at {CANARIES['address']}", "never mind"]
+
+    async def talk() -> None:
+        url = assistant.base.replace("http://", "ws://") + "/webhooks/widget/ws"
+        async with websockets.connect(url, origin=origin, open_timeout=15) as ws:
+            await ws.send(json.dumps({"type": "hello", "token": token, "after": 0}))
+            for number, text in enumerate(messages, 1):
+                await ws.send(json.dumps({"type": "message", "id": f"leak-{number}", "text": text}))
+                await asyncio.sleep(2.0)  # the bot's turn
+            await asyncio.sleep(1.0)
+
+    asyncio.run(talk())
+
+
 def break_practice_db(var_dir: Path, pg_dsn: Optional[str] = None) -> None:
     """Make every patient lookup fail, so actions raise with the patient's details in scope."""
     if pg_dsn:
@@ -267,10 +295,12 @@ def run(var_dir: Path, scaled: bool) -> List[str]:
             conversations(assistant)
             sms_conversation(assistant)
             slack_conversation(assistant)
+            widget_conversation(assistant)
             break_practice_db(var_dir, pg_dsn)
             conversations(assistant)
             sms_conversation(assistant)
             slack_conversation(assistant)
+            widget_conversation(assistant)
         finally:
             assistant.stop()
         blobs: Dict[str, bytes] = {}

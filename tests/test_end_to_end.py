@@ -34,8 +34,10 @@ def test_chat_page_is_served_at_the_root(assistant):
     with urllib.request.urlopen(assistant.base + "/", timeout=10) as resp:
         page = resp.read().decode()
     assert "automated assistant" in page
-    with urllib.request.urlopen(assistant.base + "/widget/chat.js", timeout=10) as resp:
-        assert b"textContent" in resp.read()
+    assert '<script src="/widget/widget.js"' in page
+    with urllib.request.urlopen(assistant.base + "/widget/widget.js", timeout=10) as resp:
+        script = resp.read()
+    assert b"textContent" in script and b"innerHTML" not in script
 
 
 def test_patient_books_an_appointment_and_it_is_in_the_database(assistant):
