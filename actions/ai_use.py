@@ -12,7 +12,9 @@ the assistant says without retraining:
 2. spot a named tool from the aliases in the content file ("the eye scan", "no-show thing");
 3. score each kind of question by the cue phrases it contains and take the best;
 4. when no cue is strong enough, take the kind whose example phrasing (`examples:` in the
-   content file, editable by the practice) is most alike, if it is alike enough.
+   content file, editable by the practice) is most alike in wording, if it is alike enough;
+5. failing that, the kind whose example is nearest in meaning (the handbook's sentence
+   model, actions/handbook.py), if near enough.
 
 Kinds of question (`AiAnswer.topic`): robot, decisions, privacy, training, bias, accuracy,
 opt_out, retention, tools (the list of tools), tool (one tool, by name) and general (the
@@ -27,6 +29,7 @@ from the payload text itself, so nothing needs declaring in the domain.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import math
 import os
@@ -341,7 +344,8 @@ def classify(text: str, data: Optional[dict] = None) -> Tuple[str, Optional[str]
         if best >= MIN_SCORE:
             topic = next(t for t in TIE_ORDER if scores.get(t) == best)
     if topic is None:
-        topic = _nearest_example(" ".join(rest), data, vocab)
+        # Wording first (precise when it fires), then meaning (catches new phrasings).
+        topic = _nearest_example(" ".join(rest), data, vocab) or _nearest_by_meaning(text, data)
     if tool is None:
         return topic or "general", None
     # "Are you a chatbot?" is still "are you a robot?"; naming any other tool makes the
@@ -390,6 +394,36 @@ def _nearest_example(text: str, data: dict, vocab: _Vocabulary) -> Optional[str]
             if similarity >= best:
                 best_topic, best = topic, similarity
     return best_topic
+
+
+# How alike in meaning (cosine of sentence vectors) a question must be to an example.
+# Chosen on the labelled sets already seen by the rules (questions, after_rules,
+# after_round_2); after_round_3 was scored once with it, afterwards.
+MIN_MEANING_SIMILARITY = 0.6
+
+
+@functools.lru_cache(maxsize=4)
+def _example_vectors(encoder, examples: Tuple[str, ...]):
+    import numpy as np
+
+    return np.vstack([encoder.embed_query(example) for example in examples])
+
+
+def _nearest_by_meaning(text: str, data: dict) -> Optional[str]:
+    """The kind of question whose example means most nearly the same, using the handbook's
+    sentence model (None without it, or when nothing is alike enough)."""
+    from actions.handbook import load_encoder
+
+    encoder = load_encoder()
+    if encoder is None or len(_content_words(" ".join(_tokens(text)))) < 2:
+        return None
+    pairs = [(topic, example) for topic, question in (data.get("questions") or {}).items()
+             for example in question.get("examples") or []]
+    if not pairs:
+        return None
+    similarities = _example_vectors(encoder, tuple(e for _, e in pairs)) @ encoder.embed_query(text)
+    best = int(similarities.argmax())
+    return pairs[best][0] if similarities[best] >= MIN_MEANING_SIMILARITY else None
 
 
 # --- Answers ---------------------------------------------------------------------------

@@ -112,7 +112,7 @@ DEV_QUESTIONS = [
     ("how well does the ai perform", "accuracy", None),
     ("what can you do", "general", None),
     ("i have a question", "general", None),
-    ("tell me about ai", "general", None),
+    ("tell me about ai", "tools", None),  # the meaning fallback: the list of tools
     ("hmm", "general", None),
 ]
 
