@@ -38,14 +38,12 @@ def is_staff(tracker: Tracker) -> bool:
 
 
 def _decline_on_patient_channel(dispatcher: CollectingDispatcher) -> None:
+    from actions.conversation import menu_buttons
+
     dispatcher.utter_message(
         text="Sorry, I can't help with that here. I can book, move or cancel appointments, "
         "take prescription refill requests, or connect you with a person.",
-        buttons=[
-            {"title": "Book an appointment", "payload": "/book_appointment"},
-            {"title": "Prescription refill", "payload": "/request_refill"},
-            {"title": "Talk to a person", "payload": "/human_handoff"},
-        ],
+        buttons=menu_buttons(),
     )
 
 

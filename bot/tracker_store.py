@@ -11,10 +11,7 @@ neither a Redis dump nor a snapshot on disk shows it.
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
-import hmac
 import logging
 import os
 from pathlib import Path
@@ -49,14 +46,11 @@ logger = logging.getLogger(__name__)
 
 @functools.lru_cache(maxsize=1)
 def _cipher():
-    from cryptography.fernet import Fernet
-
-    from connectors.sms_state import load_or_create_secret
+    from connectors.sms_state import fernet_for, load_or_create_secret
 
     var_dir = Path(os.environ.get("VAR_DIR", "var")).resolve()
     secret = load_or_create_secret(var_dir, os.environ.get("SENDER_ID_SECRET"))
-    key = hmac.new(secret, b"live-conversation-state", hashlib.sha256).digest()
-    return Fernet(base64.urlsafe_b64encode(key))
+    return fernet_for(secret, b"live-conversation-state")
 
 
 class RedactingRedisTrackerStore(RedisTrackerStore):

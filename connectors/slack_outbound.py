@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import random
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -20,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import aiohttp
 
 from connectors import sms_outbound
-from connectors.sms_text import render_with_buttons, text_has_numbered_choices
+from connectors.sms_text import join_turn
 
 logger = logging.getLogger(__name__)
 
@@ -41,22 +39,8 @@ def render_turn(messages: Sequence[Dict[str, Any]]) -> Tuple[str, List[Dict[str,
     choices). Images and attachments are left out (a link might point at a patient's
     document); an action can give Slack its own wording with `custom: {"slack": "..."}`.
     """
-    parts: List[str] = []
-    buttons: List[Dict[str, Any]] = []
-    for message in messages:
-        text = (message.get("text") or "").strip()
-        message_buttons = [b for b in (message.get("buttons") or []) if isinstance(b, dict)]
-        if message_buttons and not text_has_numbered_choices(text):
-            parts.append(render_with_buttons(text, message_buttons))
-            buttons = message_buttons  # the latest choices win
-        elif text:
-            parts.append(text)
-            if message_buttons:
-                buttons = []  # the action reads its own numbers
-        custom = message.get("custom")
-        if isinstance(custom, dict) and isinstance(custom.get("slack"), str):
-            parts.append(custom["slack"].strip())
-    return escape_for_slack("\n\n".join(p for p in parts if p)), buttons
+    text, buttons = join_turn(messages, "slack")
+    return escape_for_slack(text), buttons
 
 
 class SlackOutboxSender:
@@ -65,12 +49,6 @@ class SlackOutboxSender:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._lock = asyncio.Lock()
-
-    def _append(self, line: str) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
 
     async def post(self, channel: str, thread_ts: Optional[str], text: str) -> None:
         record = {
@@ -81,7 +59,8 @@ class SlackOutboxSender:
             "text": sms_outbound._outbox_redactor(text),
         }
         async with self._lock:  # keep lines whole and in order
-            await asyncio.to_thread(self._append, json.dumps(record, ensure_ascii=False))
+            await asyncio.to_thread(sms_outbound.append_private_line, self.path,
+                                    json.dumps(record, ensure_ascii=False))
 
     async def close(self) -> None:
         """Nothing to release; here so both transports can be closed alike."""
@@ -110,10 +89,7 @@ class SlackApiSender:
             await self._session.close()
 
     def _delay(self, attempt: int, retry_after: Optional[str]) -> float:
-        if retry_after and retry_after.isdigit():
-            return min(float(retry_after), self.backoff_cap)
-        delay = min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1)))
-        return delay * (0.5 + random.random() / 2)
+        return sms_outbound.backoff_delay(attempt, retry_after, self.backoff_base, self.backoff_cap)
 
     async def post(self, channel: str, thread_ts: Optional[str], text: str) -> None:
         payload = {"channel": channel, "text": text, "unfurl_links": False, "unfurl_media": False}

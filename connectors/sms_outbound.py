@@ -35,6 +35,23 @@ def set_outbox_redactor(redactor: Optional[Callable[[str], str]]) -> None:
     _outbox_redactor = redactor or _identity
 
 
+def append_private_line(path: Path, line: str) -> None:
+    """Append one line to a development outbox readable by this user only (0600)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+
+
+def backoff_delay(attempt: int, retry_after: Optional[str], base: float, cap: float) -> float:
+    """Seconds before retry `attempt` + 1: the server's Retry-After if it gave one, else
+    exponential backoff with jitter so retries do not stampede."""
+    if retry_after and retry_after.isdigit():
+        return min(float(retry_after), cap)
+    delay = min(cap, base * (2 ** (attempt - 1)))
+    return delay * (0.5 + random.random() / 2)
+
+
 class SendFailed(Exception):
     """A text could not be delivered to Twilio; the message says why, never to whom."""
 
@@ -47,10 +64,7 @@ class OutboxSender:
         self._lock = asyncio.Lock()
 
     def _append(self, line: str) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        append_private_line(self.path, line)
 
     async def send(self, sender_id: str, number: str, body: str) -> None:
         del number  # deliberately unused: the outbox must never hold a phone number
@@ -103,10 +117,7 @@ class TwilioRestSender:
             await self._session.close()
 
     def _delay(self, attempt: int, retry_after: Optional[str]) -> float:
-        if retry_after and retry_after.isdigit():
-            return min(float(retry_after), self.backoff_cap)
-        delay = min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1)))
-        return delay * (0.5 + random.random() / 2)  # jitter so retries do not stampede
+        return backoff_delay(attempt, retry_after, self.backoff_base, self.backoff_cap)
 
     async def send(self, sender_id: str, number: str, body: str) -> None:
         form = {"To": number, "Body": body}

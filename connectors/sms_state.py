@@ -62,13 +62,19 @@ def keyed_sender_id(secret: bytes, number: str) -> str:
     return SENDER_PREFIX + digest.hexdigest()[:32]
 
 
-def _token_cipher(secret: bytes):
+def fernet_for(secret: bytes, purpose: bytes):
+    """A Fernet cipher keyed from the deployment secret, one key per purpose (so a token made
+    for one use cannot be read as another)."""
     import base64
 
     from cryptography.fernet import Fernet
 
-    key = hmac.new(secret, b"sms-sender-token", hashlib.sha256).digest()
+    key = hmac.new(secret, purpose, hashlib.sha256).digest()
     return Fernet(base64.urlsafe_b64encode(key))
+
+
+def _token_cipher(secret: bytes):
+    return fernet_for(secret, b"sms-sender-token")
 
 
 def sender_token(secret: bytes, number: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 # Twilio refuses bodies over 1,600 characters; we keep each message at or under that.
 MAX_SMS_UNITS = 1600
@@ -165,6 +165,18 @@ def shape_reply(messages: Sequence[Dict[str, Any]], limit: int = MAX_SMS_UNITS) 
     better than a burst of fragments), then split to fit. Images and attachments are not
     sent as MMS; their link is not sent either (it might identify a patient's document).
     """
+    joined, buttons = join_turn(messages, "sms")
+    return ShapedReply(bodies=split_for_sms(joined, limit), buttons=buttons)
+
+
+def join_turn(
+    messages: Sequence[Dict[str, Any]], custom_key: str
+) -> Tuple[str, List[Dict[str, Any]]]:
+    """One bot turn as one text for a text-only channel, and the buttons a typed number picks.
+
+    Buttons become a numbered list (unless the text numbers its own choices; then the action
+    reads the numbers itself). `custom: {<custom_key>: "..."}` adds an action's own wording
+    for this channel."""
     parts: List[str] = []
     buttons: List[Dict[str, Any]] = []
     for message in messages:
@@ -178,7 +190,6 @@ def shape_reply(messages: Sequence[Dict[str, Any]], limit: int = MAX_SMS_UNITS) 
             if message_buttons:
                 buttons = []  # the action reads its own numbers
         custom = message.get("custom")
-        if isinstance(custom, dict) and isinstance(custom.get("sms"), str):
-            parts.append(custom["sms"].strip())  # an action's explicit SMS text
-    joined = "\n\n".join(p for p in parts if p)
-    return ShapedReply(bodies=split_for_sms(joined, limit), buttons=buttons)
+        if isinstance(custom, dict) and isinstance(custom.get(custom_key), str):
+            parts.append(custom[custom_key].strip())
+    return "\n\n".join(p for p in parts if p), buttons

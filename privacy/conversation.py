@@ -15,9 +15,6 @@ IDENTITY_SLOTS = ("patient_name", "patient_dob", "verified_first_name", "phone",
 # Older messages rarely reappear in logs; a bound keeps per-line redaction cheap.
 MAX_MESSAGES = 20
 MIN_TEXT_LENGTH = 4
-# Longer messages are left to the recognizers: matching a huge message verbatim against every
-# line costs O(line x message) with the GIL held (a 10 kB paste stalled the server).
-MAX_TEXT_LENGTH = 300
 
 
 def conversation_known_values(slots: Mapping[str, Any], events: Iterable[Mapping[str, Any]]) -> List[Tuple[str, str]]:
@@ -37,7 +34,7 @@ def conversation_known_values(slots: Mapping[str, Any], events: Iterable[Mapping
 
 def message_known_values(text: Any) -> List[Tuple[str, str]]:
     """The patient's own message, removed verbatim wherever it is echoed."""
-    if (isinstance(text, str) and MIN_TEXT_LENGTH <= len(text.strip()) <= MAX_TEXT_LENGTH
-            and not text.startswith("/")):
+    # (Very long messages are skipped by the matcher itself: privacy/known_values.py.)
+    if isinstance(text, str) and len(text.strip()) >= MIN_TEXT_LENGTH and not text.startswith("/"):
         return [("user_text", text.strip())]
     return []

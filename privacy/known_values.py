@@ -14,6 +14,8 @@ from typing import List, Mapping, Optional, Tuple
 import regex as re
 from spacy.lang.en.stop_words import STOP_WORDS
 
+# Longer values are left to the recognizers: matching a huge value (a pasted 10 kB message)
+# against every log line costs O(line x value) with the GIL held, and stalled the server.
 MAX_KNOWN_VALUE_CHARS = 300
 SLOT_HINTS = [
     ("EMAIL", ("email", "e_mail")),

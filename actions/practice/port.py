@@ -216,11 +216,6 @@ class AppointmentNotChangeable(PracticeError):
     cancelled here; the patient should call the practice."""
 
 
-class PatientLocked(PracticeError):
-    """Too many failed identity checks for this patient record: it is locked for
-    LOCKOUT_MINUTES across every conversation and channel."""
-
-
 DateOrDatetime = Union[date, datetime]
 
 
@@ -449,7 +444,6 @@ __all__: Sequence[str] = (
     "Medication",
     "NotFound",
     "Patient",
-    "PatientLocked",
     "Pharmacy",
     "PracticeError",
     "PracticeSystem",
