@@ -6,7 +6,7 @@ import pytest
 
 from actions import handbook_eval
 from actions import handbook as handbook_module
-from actions.handbook import DEFAULT_HANDBOOK_DIR, Handbook, format_answer, load_encoder, tokenize
+from actions.handbook import DEFAULT_HANDBOOK_DIR, Handbook, format_answer, load_encoder, model_text, tokenize
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_staff_shorthand_is_expanded_the_same_way_in_questions_and_handbook():
 @pytest.mark.parametrize(
     "question, heading",
     [
-        ("pt wants her rx for adderall refilled early, CS rules?", "Controlled substance refills"),
+        ("what are the CS rules for an adderall refill", "Controlled substance refills"),
         ("how long does a PA take", "PA status and turnaround"),
         ("the EMR is down", "Unplanned outage: first steps"),
         ("i got stuck with a needle", "Needlestick and sharps injuries"),
@@ -65,6 +65,14 @@ def test_staff_questions_find_the_right_section(demo, question, heading):
     result = demo.answer(question)
     assert result.kind in ("answer", "clarify")
     assert result.sections[0].heading == heading
+
+
+def test_a_question_two_sections_answer_asks_which_one(demo):
+    # An early refill of a controlled drug is covered by both sections; the bot offers both.
+    result = demo.answer("pt wants her rx for adderall refilled early, CS rules?")
+    assert result.kind == "clarify"
+    assert {s.heading for s in result.sections[:2]} == {
+        "Controlled substance refills", "Early, lost or stolen prescriptions"}
 
 
 def test_fridge_reading_offers_the_excursion_steps(demo):
@@ -145,7 +153,7 @@ def test_staff_wording_for_the_same_thing_is_folded_together():
 @pytest.mark.parametrize(
     "question, heading",
     [
-        ("pt wants her rx for adderall refilled early, CS rules?", "Controlled substance refills"),
+        ("what are the CS rules for an adderall refill", "Controlled substance refills"),
         ("how long does a PA take", "PA status and turnaround"),
         ("the EMR is down", "Unplanned outage: first steps"),
     ],
@@ -218,7 +226,7 @@ def test_passage_vectors_are_kept_on_disk_and_only_edits_are_recomputed(small, t
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
     assert "3 and 7 degrees" in hb.answer("vaccine fridge temperature range").sections[0].text
-    assert [t for t in embedded if t != "vaccine fridge temperature range"] == [
+    assert [t for t in embedded if t != model_text("vaccine fridge temperature range")] == [
         "Keep the vaccine refrigerator between 3 and 7 degrees Celsius."]
 
 
@@ -284,3 +292,10 @@ def test_the_latency_benchmark_runs_at_500_sections():
     items = handbook_eval.load_set("dev", Handbook(DEFAULT_HANDBOOK_DIR, reload_check_seconds=3600))
     result = handbook_eval.bench(items, repeats=1)
     assert result["sections"] >= 500 and result["p95_ms"] > 0
+
+
+def test_the_sentence_model_reads_shorthand_spelled_out():
+    assert model_text("pt needs a PA for her MRI") == "patient needs a prior authorization for her mri"
+    # A drug name is kept beside its class: the name says more than the class.
+    assert model_text("percocet refill") == "percocet (opioid controlled) refill"
+    assert tokenize("13 yo") == tokenize("minor teen") and tokenize("45 y/o") == tokenize("adult")
