@@ -51,8 +51,8 @@ DEFAULT_OWNER = "the practice manager"
 # - confidence = similarity + CONFIDENCE_COVERAGE_WEIGHT * coverage + CONFIDENCE_BM25_WEIGHT * bm25
 #   of the best section (Handbook.confidence); below MIN_CONFIDENCE we decline.
 # - SEMANTIC_WEIGHT: meaning match vs word match in the ranking score.
-MIN_CONFIDENCE = 1.12
-CONFIDENCE_COVERAGE_WEIGHT = 0.4
+MIN_CONFIDENCE = 1.09
+CONFIDENCE_COVERAGE_WEIGHT = 0.3
 CONFIDENCE_BM25_WEIGHT = 0.03
 SEMANTIC_WEIGHT = 1.0
 # - OWNER_HINT_SIMILARITY: when declining, name the closest topic's owner if the closest
