@@ -135,7 +135,8 @@ def tune(handbook: Handbook, items: Sequence[Labelled]) -> Dict[str, float]:
     for semantic_weight in (1.0, 1.25, 1.5, 1.75, 2.0, 2.5):
         handbook.semantic_weight = semantic_weight
         cache = {i.question: handbook.rank(i.question, top_k=3) for i in items}
-        for cov_w, bm25_w in itertools.product((0.0, 0.1, 0.2, 0.3, 0.4), (0.0, 0.01, 0.02, 0.03)):
+        # BM25 weight capped at 0.02: see CONFIDENCE_BM25_WEIGHT (small handbooks score low).
+        for cov_w, bm25_w in itertools.product((0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6), (0.0, 0.01, 0.02)):
             handbook.confidence_coverage_weight, handbook.confidence_bm25_weight = cov_w, bm25_w
             for threshold in [x / 100 for x in range(40, 121)]:
                 handbook.min_confidence = threshold
