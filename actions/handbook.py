@@ -57,7 +57,7 @@ DEFAULT_OWNER = "the practice manager"
 MIN_CONFIDENCE = 1.02
 CONFIDENCE_COVERAGE_WEIGHT = 0.4
 CONFIDENCE_BM25_WEIGHT = 0.02
-SEMANTIC_WEIGHT = 1.0
+SEMANTIC_WEIGHT = 1.25
 # - OWNER_HINT_SIMILARITY: when declining, name the closest topic's owner if the closest
 #   section was at least this close in meaning (or OWNER_HINT_COVERAGE in words); otherwise
 #   name the default owner (the practice manager).
