@@ -132,7 +132,7 @@ def tune(handbook: Handbook, items: Sequence[Labelled]) -> Dict[str, float]:
     if not handbook.semantic:
         return _tune_word_matching(handbook, items)
     best = None
-    for semantic_weight in (1.0, 1.25, 1.5, 1.75, 2.0, 2.5):
+    for semantic_weight in (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0):
         handbook.semantic_weight = semantic_weight
         cache = {i.question: handbook.rank(i.question, top_k=3) for i in items}
         # BM25 weight capped at 0.02: see CONFIDENCE_BM25_WEIGHT (small handbooks score low).

