@@ -32,7 +32,7 @@ from actions.common import (
 )
 from actions.practice import get_practice_system
 from actions.practice.clinic import opening_hours
-from actions.practice.port import AppointmentNotChangeable, NotFound, SlotUnavailable
+from actions.practice.port import AppointmentNotChangeable, NotFound, PatientBusy, SlotUnavailable
 from actions.scheduling import (
     TimePreference,
     filter_slots,
@@ -91,8 +91,12 @@ async def find_offers(
     visit_type_id: int,
     provider_id: Optional[int],
     page: int,
+    patient_id: Optional[int] = None,
+    moving: Optional[int] = None,
 ) -> Tuple[List[Any], Optional[str]]:
     """Up to three free slots for the patient's words, and a note explaining any detour.
+    Times that overlap another of the patient's appointments (except the one `moving`) are
+    left out: a patient cannot be in two rooms at once.
 
     Returns ([], message) when the words cannot be understood or nothing is free at all.
     """
@@ -105,6 +109,13 @@ async def find_offers(
         )
     practice = get_practice_system()
     tz = practice_tz()
+    busy = [(a.starts_at, a.ends_at) for a in (
+        await practice.upcoming_appointments(patient_id, now) if patient_id else []) if a.id != moving]
+
+    async def free_slots(start, end):
+        free = await practice.free_slots(visit_type_id, start, end, provider_id=provider_id)
+        return [s for s in free if not any(s.starts_at < b_end and b_start < s.ends_at for b_start, b_end in busy)]
+
     note = None
     if pref.in_past:
         note = f"{pref.label} has already passed, so here are the nearest times from today."
@@ -112,8 +123,7 @@ async def find_offers(
     else:
         start = max(datetime.combine(pref.start_date, time.min, tz), now)
         end = datetime.combine(pref.end_date + timedelta(days=1), time.min, tz)
-        free = await practice.free_slots(visit_type_id, start, end, provider_id=provider_id)
-        matching = filter_slots(free, pref, tz)
+        matching = filter_slots(await free_slots(start, end), pref, tz)
         offers = pick_offers(matching, skip=page * OFFERS_PER_PAGE, n=OFFERS_PER_PAGE, tz=tz)
         if offers:
             return offers, None
@@ -131,7 +141,7 @@ async def find_offers(
         base = max(now, datetime.combine(pref.end_date + timedelta(days=1), time.min, tz))
     else:
         base = max(now, datetime.combine(pref.start_date, time.min, tz))
-    free = await practice.free_slots(visit_type_id, base, base + ALTERNATIVE_HORIZON, provider_id=provider_id)
+    free = await free_slots(base, base + ALTERNATIVE_HORIZON)
     same_time = [
         s for s in free
         if (pref.earliest_time is None or s.starts_at.astimezone(tz).time() >= pref.earliest_time)
@@ -214,7 +224,8 @@ class _OfferingForm(VerifiedFormValidation):
 
     async def _offer(self, text: str, page: int, tracker: Tracker, dispatcher) -> Dict[Text, Any]:
         visit_type_id, provider_id = self._search_target(tracker)
-        offers, note = await find_offers(text, visit_type_id, provider_id, page)
+        patient_id, moving = self._whose_calendar(tracker)
+        offers, note = await find_offers(text, visit_type_id, provider_id, page, patient_id, moving)
         if note:
             dispatcher.utter_message(text=note)
         if not offers:
@@ -250,8 +261,15 @@ class _OfferingForm(VerifiedFormValidation):
     async def choose(self, slot, dispatcher, tracker) -> Dict[Text, Any]:
         return {"slot_choice": {"slot": slot_to_dict(slot), "hold_id": None}}
 
-    async def _taken(self, dispatcher, tracker) -> Dict[Text, Any]:
-        dispatcher.utter_message(text="Sorry, that time is no longer available.")
+    def _whose_calendar(self, tracker) -> Tuple[Optional[int], Optional[int]]:
+        """(patient whose other appointments rule times out, appointment being moved)."""
+        return tracker.get_slot("subject_patient_id") or tracker.get_slot("verified_patient_id"), None
+
+    async def _taken(self, dispatcher, tracker, error: Optional[SlotUnavailable] = None) -> Dict[Text, Any]:
+        if isinstance(error, PatientBusy):
+            dispatcher.utter_message(text="That time overlaps an appointment that is already booked, so I haven't booked it.")
+        else:
+            dispatcher.utter_message(text="Sorry, that time is no longer available.")
         return await self._offer(tracker.get_slot("time_preference") or "asap", 0, tracker, dispatcher)
 
 
@@ -302,8 +320,8 @@ class ValidateBookingForm(_OfferingForm):
         patient_id = tracker.get_slot("subject_patient_id") or tracker.get_slot("verified_patient_id")
         try:
             hold_id = await get_practice_system().hold_slot(patient_id, slot, holder_key=tracker.sender_id)
-        except SlotUnavailable:
-            return await self._taken(dispatcher, tracker)
+        except SlotUnavailable as error:
+            return await self._taken(dispatcher, tracker, error)
         return {"slot_choice": {"slot": slot_to_dict(slot), "hold_id": hold_id}}
 
     async def validate_booking_confirmed(self, value, dispatcher, tracker, domain):
@@ -319,8 +337,8 @@ class ValidateBookingForm(_OfferingForm):
                 hold_id=choice.get("hold_id"),
                 booked_by_patient_id=tracker.get_slot("verified_patient_id"),
             )
-        except SlotUnavailable:
-            return await self._taken(dispatcher, tracker)
+        except SlotUnavailable as error:
+            return await self._taken(dispatcher, tracker, error)
         return {"booking_confirmed": True, "last_appointment": appointment_summary(appt)}
 
 
@@ -337,6 +355,10 @@ class ValidateRescheduleForm(_OfferingForm):
         appt = tracker.get_slot("appointment_choice") or {}
         return int(appt["visit_type_id"]), int(appt["provider_id"])
 
+    def _whose_calendar(self, tracker):
+        appt = tracker.get_slot("appointment_choice") or {}
+        return appt.get("patient_id"), appt.get("id")
+
     async def validate_appointment_choice(self, value, dispatcher, tracker, domain):
         return await _validate_appointment_choice(value, dispatcher, tracker)
 
@@ -350,8 +372,8 @@ class ValidateRescheduleForm(_OfferingForm):
             moved = await get_practice_system().reschedule(
                 appt["id"], appt["patient_id"], slot_from_dict(choice["slot"])
             )
-        except SlotUnavailable:
-            return await self._taken(dispatcher, tracker)
+        except SlotUnavailable as error:
+            return await self._taken(dispatcher, tracker, error)
         except (AppointmentNotChangeable, NotFound):
             dispatcher.utter_message(text=_CANNOT_CHANGE)
             return {"booking_confirmed": False, "requested_slot": None}

@@ -19,6 +19,7 @@ from actions.booking import (
     ValidateBookingForm,
     ValidateCancelForm,
 )
+from actions.common import slot_from_dict, slot_to_dict
 from actions.practice.seed import DEMO_GUARDIAN, DEMO_PATIENT
 from tests.action_helpers import DOMAIN, dob_text as _dob, slot_events, tracker, validate
 
@@ -161,3 +162,36 @@ def test_a_date_in_the_past_is_explained(run):
     events, messages = run(scenario)
     assert "already passed" in messages[0]
     assert len(slot_events(events)["offered_slots"]) == 3
+
+
+def test_times_that_clash_with_the_patients_own_appointment_are_not_offered_or_booked(run):
+    async def scenario():
+        system = practice_module.get_practice_system()
+        patient = await system.verify_patient(*DEMO_PATIENT)
+        vt = (await system.visit_types())[1]
+        base = {"verified_patient_id": patient.id, "visit_type": str(vt.id), "provider_pref": "any",
+                "time_preference": "asap"}
+        before = slot_events((await validate(ValidateBookingForm(), tracker(base, "time_preference")))[0])
+        first = before["offered_slots"][0]
+        # The patient books the first time offered (with whichever provider had it)...
+        booked = await system.book(patient.id, slot_from_dict(first))
+        # ...then asks for "asap" again in a new chat: no offer overlaps that appointment.
+        after = slot_events((await validate(ValidateBookingForm(), tracker(base, "time_preference")))[0])
+        # A stale offer for the same time with another provider is refused with a reason.
+        others = [p for p in await system.providers(vt.id) if p.id != first["provider_id"]]
+        slots = await system.free_slots(vt.id, booked.starts_at, booked.ends_at, provider_id=others[0].id) if others else []
+        refused = None
+        if slots:
+            state = {**base, "offered_slots": after["offered_slots"],
+                     "slot_choice": {"slot": slot_to_dict(slots[0]), "hold_id": None}, "booking_confirmed": True}
+            refused = await validate(ValidateBookingForm(), tracker(state, "booking_confirmed"))
+        return booked, after, refused
+
+    booked, after, refused = run(scenario)
+    for offer in after["offered_slots"]:
+        starts, ends = datetime.fromisoformat(offer["starts_at"]), datetime.fromisoformat(offer["ends_at"])
+        assert not (starts < booked.ends_at and booked.starts_at < ends), offer
+    assert refused is not None, "the demo week should have a second provider free at the same time"
+    events, messages = refused
+    assert messages[0] == "That time overlaps an appointment that is already booked, so I haven't booked it."
+    assert slot_events(events)["booking_confirmed"] is None

@@ -22,6 +22,7 @@ from actions.practice.port import (
     APPOINTMENT_BOOKED,
     APPOINTMENT_CANCELLED,
     NotFound,
+    PatientBusy,
     PracticeError,
     Slot,
     SlotNotOffered,
@@ -39,6 +40,7 @@ from actions.practice.seed import (
     PROVIDER_GRACE,
     PROVIDER_SAM,
 )
+from actions.practice.sql import SqlPracticeSystem
 from tests.practice_fixtures import (  # noqa: F401  (fixtures must be in this namespace)
     TZ,
     local,
@@ -667,6 +669,76 @@ async def test_twenty_five_concurrent_bookings_of_one_slot_give_exactly_one_appo
     finally:
         for extra in systems[1:]:
             await extra.close()
+
+
+async def _same_time_with_two_providers(system, code, day):
+    """A slot with one provider and an overlapping one with another provider, same day."""
+    providers, visits, _ = await _ids(system)
+    by_provider = {}
+    for name in (PROVIDER_ADA, PROVIDER_GRACE, PROVIDER_SAM):
+        by_provider[name] = await system.free_slots(visits[code].id, day, day, provider_id=providers[name].id)
+    names = [n for n in by_provider if by_provider[n]]
+    for a in names:
+        for b in names:
+            if a == b:
+                continue
+            for first in by_provider[a]:
+                for second in by_provider[b]:
+                    if _overlaps(second, first.starts_at, first.ends_at):
+                        return first, second
+    raise AssertionError(f"no overlapping slots with two providers on {day}")
+
+
+async def test_a_patient_cannot_be_booked_twice_at_the_same_time(practice):
+    system = practice.system
+    patient = await _patient(system, DEMO_PATIENT)
+    day = practice.calendar.week_start + timedelta(days=15)
+    first, second = await _same_time_with_two_providers(system, "FOLLOW_UP", day)
+    await system.book(patient.id, first)
+    with pytest.raises(PatientBusy):
+        await system.hold_slot(patient.id, second, holder_key="conversation-2")
+    with pytest.raises(PatientBusy):
+        await system.book(patient.id, second)
+    # Someone else can still have the other provider's time.
+    other = await _patient(system, DEMO_GUARDIAN)
+    assert (await system.book(other.id, second)).provider_id == second.provider_id
+    # Moving an appointment onto (part of) its own time is not a clash.
+    later = await _first_slot(system, "FOLLOW_UP", day + timedelta(days=7), first.provider_name)
+    moved = await system.reschedule(
+        (await system.book(patient.id, later)).id, patient.id,
+        Slot(**{**later.__dict__, "starts_at": later.starts_at + timedelta(minutes=15),
+                "ends_at": later.ends_at + timedelta(minutes=15)}))
+    assert moved.starts_at == later.starts_at + timedelta(minutes=15)
+    # ...but moving it onto another of the patient's appointments is.
+    with pytest.raises(PatientBusy):
+        await system.reschedule(moved.id, patient.id, Slot(**{**first.__dict__}))
+
+
+async def test_two_conversations_booking_one_patient_at_the_same_time_give_one_appointment(
+    practice, monkeypatch
+):
+    # A guardian and the patient in two chats, each picking a different provider at 9:00.
+    # A pause after the clash check holds the race window open: without the patient-row lock
+    # both transactions would pass the check and both would book.
+    check = SqlPracticeSystem._check_patient_free
+
+    async def slow_check(*args, **kwargs):
+        await check(*args, **kwargs)
+        await asyncio.sleep(0.3)
+
+    monkeypatch.setattr(SqlPracticeSystem, "_check_patient_free", staticmethod(slow_check))
+    systems = [practice.system, practice.new_system()]
+    try:
+        patient = await _patient(practice.system, DEMO_PATIENT)
+        day = practice.calendar.week_start + timedelta(days=22)
+        first, second = await _same_time_with_two_providers(practice.system, "FOLLOW_UP", day)
+        results = await asyncio.gather(
+            systems[0].book(patient.id, first), systems[1].book(patient.id, second),
+            return_exceptions=True,
+        )
+        assert sorted(type(r).__name__ for r in results) == ["Appointment", "PatientBusy"], results
+    finally:
+        await systems[1].close()
 
 
 async def test_a_slow_query_does_not_block_the_event_loop(practice):

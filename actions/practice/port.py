@@ -206,6 +206,10 @@ class SlotTaken(SlotUnavailable):
     """Someone else booked or is holding (part of) this time first."""
 
 
+class PatientBusy(SlotUnavailable):
+    """The patient already has an appointment (with anyone) that overlaps this time."""
+
+
 class SlotNotOffered(SlotUnavailable):
     """The time is not bookable at all: in the past, outside the provider's schedule, on a
     closure, misaligned, or its length does not match the visit type."""

@@ -48,6 +48,7 @@ from actions.practice.port import (
     Medication,
     NotFound,
     Patient,
+    PatientBusy,
     Pharmacy,
     PracticeError,
     PracticeSystem,
@@ -675,6 +676,30 @@ class SqlPracticeSystem(PracticeSystem):
         return patient
 
     @staticmethod
+    async def _check_patient_free(
+        session: AsyncSession, patient_id: int, starts: datetime, ends: datetime,
+        moving: Optional[int] = None, lock: bool = True,
+    ) -> None:
+        """Refuse a time that overlaps another booked appointment of the same patient, with
+        any provider. `lock` takes the patient's row first, so two conversations booking
+        for one patient at once are checked one after the other (SQLite writes are serial)."""
+        if lock:
+            await session.execute(
+                select(m.Patient.id).where(m.Patient.id == patient_id).with_for_update()
+            )
+        clash = await session.scalar(
+            select(m.Appointment.id).where(
+                m.Appointment.patient_id == patient_id,
+                m.Appointment.status == APPOINTMENT_BOOKED,
+                m.Appointment.starts_at < ends,
+                m.Appointment.ends_at > starts,
+                m.Appointment.id != (moving or -1),
+            ).limit(1)
+        )
+        if clash is not None:
+            raise PatientBusy("The patient already has an appointment at that time.")
+
+    @staticmethod
     async def _free_cells_for(
         session: AsyncSession, patient_id: int, provider_id: int, cells: Sequence[datetime],
         now: datetime,
@@ -769,6 +794,7 @@ class SqlPracticeSystem(PracticeSystem):
             await self._check_offered(session, slot, now)
             starts = slot.starts_at.astimezone(timezone.utc)
             ends = slot.ends_at.astimezone(timezone.utc)
+            await self._check_patient_free(session, patient_id, starts, ends, lock=False)
             cells = cells_of(starts, ends)
             # One live hold per holder: picking a new time lets go of the previous one.
             previous = list(
@@ -848,6 +874,7 @@ class SqlPracticeSystem(PracticeSystem):
             await self._check_offered(session, slot, now)
             starts = slot.starts_at.astimezone(timezone.utc)
             ends = slot.ends_at.astimezone(timezone.utc)
+            await self._check_patient_free(session, patient_id, starts, ends)
             cells = cells_of(starts, ends)
             own = await self._own_hold_ids(session, patient_id, slot.provider_id, cells)
             await self._free_cells_for(session, patient_id, slot.provider_id, cells, now)
@@ -930,6 +957,9 @@ class SqlPracticeSystem(PracticeSystem):
             await self._check_offered(session, new_slot, now)
             starts = new_slot.starts_at.astimezone(timezone.utc)
             ends = new_slot.ends_at.astimezone(timezone.utc)
+            await self._check_patient_free(
+                session, appointment.patient_id, starts, ends, moving=appointment.id
+            )
             cells = cells_of(starts, ends)
             # Free the old time first, so a move that overlaps it (9:00 -> 9:15) works.
             await session.execute(
