@@ -1205,7 +1205,13 @@ def format_answer(result: HandbookAnswer) -> str:
         who = f"please ask {owner}, who owns the handbook topic *{slack_escape(result.topic)}*"
     else:
         who = f"please ask {owner}"
-    return f"I couldn't find this in the staff handbook, so I won't guess: {who}."
+    text = f"I couldn't find this in the staff handbook, so I won't guess: {who}."
+    if result.topic and result.sections:
+        # Named, never quoted: staff can check it themselves when our confidence was too low.
+        near = result.sections[0]
+        text += (f"\nThe nearest section, which may not answer it, is *{slack_escape(near.title)}* "
+                 f"(`{slack_escape(near.file)}`).")
+    return text
 
 
 # --------------------------------------------------------------------------------------

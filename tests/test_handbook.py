@@ -125,6 +125,7 @@ def test_unrelated_question_is_declined_and_names_the_practice_manager(small):
     assert result.owner == "Practice manager (Alex Notreal)"  # from README.md's Owner line
     text = format_answer(result)
     assert "couldn't find" in text and "Practice manager (Alex Notreal)" in text
+    assert "nearest section" not in text  # nothing related: no section is pointed at
 
 
 def test_declines_in_the_demo_handbook(demo):
@@ -137,7 +138,11 @@ def test_partly_related_question_names_the_topic_owner(small):
     result = hb.answer("green permit in the north lot for bicycles")
     assert result.kind == "unknown"
     assert result.owner == "Facilities lead (Pat Placeholder)"
-    assert "Staff parking" in format_answer(result)
+    text = format_answer(result)
+    assert "Staff parking" in text
+    # The nearest section is named so staff can check it, but its text is not quoted.
+    assert "may not answer it" in text and "`parking.md`" in text
+    assert "north lot" not in text
 
 
 def test_staff_wording_for_the_same_thing_is_folded_together():
