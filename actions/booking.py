@@ -109,8 +109,8 @@ async def find_offers(
         )
     practice = get_practice_system()
     tz = practice_tz()
-    busy = [(a.starts_at, a.ends_at) for a in (
-        await practice.upcoming_appointments(patient_id, now) if patient_id else []) if a.id != moving]
+    upcoming = await practice.upcoming_appointments(patient_id, now) if patient_id else []
+    busy = [(a.starts_at, a.ends_at) for a in upcoming if a.id != moving]
 
     async def free_slots(start, end):
         free = await practice.free_slots(visit_type_id, start, end, provider_id=provider_id)
