@@ -372,8 +372,13 @@ def light_stem(word: str) -> str:
     return word
 
 
+# "15yo", "8 y/o": ages written as one token; spelled out before anything else sees them.
+_AGE_RE = re.compile(r"\b(\d{1,3})\s?(?:yo|y/o|y\.o\.)s?(?![\w/])")
+
+
 def _expand_text(text: str) -> str:
     text = text.lower().replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    text = _AGE_RE.sub(r"\1 year old", text)
     text = _BRITISH_RE.sub(lambda m: BRITISH_TO_US[m.group(1)], text)
     text = _ABBREV_RE.sub(lambda m: ABBREVIATIONS[m.group(1)], text)
     for pattern, repl in _PHRASE_RES:
@@ -403,7 +408,7 @@ def model_text(question: str) -> str:
         named = len(word) >= 4 and word.isalpha() and expansion.split()[-1] in _CLASS_WORDS
         return f"{word} ({expansion})" if named else expansion
 
-    text = question.lower().replace("’", "'").replace("‘", "'")
+    text = _AGE_RE.sub(r"\1 year old", question.lower().replace("’", "'").replace("‘", "'"))
     return _ABBREV_RE.sub(spell_out, text)
 
 

@@ -279,12 +279,12 @@ def test_eval_no_regression_below_measured_floor(test_set_report):
     # Floors just under what was measured when this was committed; raise them as it improves.
     # Measured with the sentence model; word matching alone (model wheel missing) is lower.
     # (Session 10 added 130 + 30 independently written questions; the floors dropped with them.)
-    assert test_set_report.top1 >= 0.88
+    assert test_set_report.top1 >= 0.89
     assert test_set_report.top3 >= 0.92
     assert test_set_report.declined >= 0.82
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 targets not met (measured top-1 0.899, top-3 0.931, declined "
+@pytest.mark.xfail(strict=True, reason="issue 7 targets not met (measured top-1 0.909, top-3 0.936, declined "
                    "0.844 on 405 + 64 questions); remove this mark when `python -m actions.handbook_eval` passes")
 def test_eval_meets_issue_targets(test_set_report):
     assert test_set_report.top1 >= handbook_eval.TARGETS["top1"]
