@@ -160,7 +160,7 @@ ABBREVIATIONS: Dict[str, str] = {
     "tonight": "night", "overnight": "night", "saturday": "weekend", "sunday": "weekend",
     "husband": "family", "wife": "family", "lobby": "waiting room", "bathroom": "restroom", "ipad": "tablet", "ipads": "tablet",
     "cc": "credit card", "ach": "payment", "insur": "insurance",
-    "yo": "year old", "y/o": "year old", "yrs": "years", "cop": "police", "cops": "police",
+    "yrs": "years", "cop": "police", "cops": "police",
     "std": "sexually transmitted infection", "stds": "sexually transmitted infection",
     "sti": "sexually transmitted infection", "stis": "sexually transmitted infection",
     "virtually": "video", "d/c": "discharge", "defib": "aed", "defibrillator": "aed",
@@ -210,7 +210,7 @@ PHRASES: Sequence[Tuple[str, object]] = (  # (pattern, replacement text or funct
     (r"\b(?:kill(?:ing|s)? (?:him|her|them|my)sel(?:f|ves)|suicid\w*|self[\s-]?harm\w*|end(?:ing)? (?:his|her|their|my) life)\b", "suicide"),
     (r"\b\d+[\s-]?(?:days?|weeks?|wks?|months?|mos?)[\s-]?old\b", "infant"),  # an age in weeks is a baby
     (r"\b(?:doctor'?s?|dr'?s?) notes?\b|\bsick notes?\b", "sicknote"),
-    # "13 yo" (spelled out above as "13 year old"): under 18 is a minor, the consent topic.
+    # "13 yo" (spelled out by _AGE_RE as "13 year old"): under 18 is a minor, the consent topic.
     (r"\b(\d{1,3})[\s-]?(?:years?|yrs?)[\s-]?olds?\b", lambda m: "minor teen" if int(m.group(1)) < 18 else "adult"),
     (r"\bbirth[\s-]?control\b", "contraception"),
     (r"\b(?:not|isn'?t|stopped|wasn'?t|no longer) breathing\b", "unresponsive"),
@@ -376,9 +376,14 @@ def light_stem(word: str) -> str:
 _AGE_RE = re.compile(r"\b(\d{1,3})\s?(?:yo|y/o|y\.o\.)s?(?![\w/])")
 
 
-def _expand_text(text: str) -> str:
+def _normalise(text: str) -> str:
+    """Lower case, straight quotes, ages spelled out: the first step for both matchers."""
     text = text.lower().replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
-    text = _AGE_RE.sub(r"\1 year old", text)
+    return _AGE_RE.sub(r"\1 year old", text)
+
+
+def _expand_text(text: str) -> str:
+    text = _normalise(text)
     text = _BRITISH_RE.sub(lambda m: BRITISH_TO_US[m.group(1)], text)
     text = _ABBREV_RE.sub(lambda m: ABBREVIATIONS[m.group(1)], text)
     for pattern, repl in _PHRASE_RES:
@@ -408,8 +413,7 @@ def model_text(question: str) -> str:
         named = len(word) >= 4 and word.isalpha() and expansion.split()[-1] in _CLASS_WORDS
         return f"{word} ({expansion})" if named else expansion
 
-    text = _AGE_RE.sub(r"\1 year old", question.lower().replace("’", "'").replace("‘", "'"))
-    return _ABBREV_RE.sub(spell_out, text)
+    return _ABBREV_RE.sub(spell_out, _normalise(question))
 
 
 def tokenize(text: str) -> List[str]:

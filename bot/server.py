@@ -107,7 +107,6 @@ def check_action_replies_with_a_compiled_schema() -> None:
     Profiled under `make bench`, that re-check was about 40% of the validation and the
     validation about a third of this process's CPU per message. Here the schema is checked
     once and its validator reused: same schema, same validator class, same error raised."""
-    from jsonschema import exceptions
     from jsonschema.validators import validator_for
     from rasa.core.actions.action import RemoteAction
 
@@ -118,7 +117,7 @@ def check_action_replies_with_a_compiled_schema() -> None:
     stock = RemoteAction._validate_action_result
 
     def _validate_action_result(self, result):
-        if exceptions.best_match(validator.iter_errors(result)) is None:
+        if validator.is_valid(result):
             return True
         return stock(self, result)  # invalid: let Rasa raise its own error, with its message
 
@@ -127,9 +126,9 @@ def check_action_replies_with_a_compiled_schema() -> None:
 
 def build_app(settings: Settings) -> Sanic:
     from rasa.core import run
+    from rasa.core.utils import AvailableEndpoints
 
     check_action_replies_with_a_compiled_schema()
-    from rasa.core.utils import AvailableEndpoints
 
     endpoints = AvailableEndpoints.read_endpoints(str(settings.write_endpoints()))
     channels = run.create_http_input_channels(None, str(CREDENTIALS))

@@ -81,13 +81,19 @@ def test_time_preference_offers_three_free_slots_as_numbered_buttons(run):
     assert starts == sorted(starts) and starts[0] > datetime.now(starts[0].tzinfo)
 
 
+async def _asking_for_asap(identity):
+    """A verified patient who has picked a visit type, any provider, and said "asap"."""
+    system = practice_module.get_practice_system()
+    patient = await system.verify_patient(*identity)
+    vt = (await system.visit_types())[1]
+    base = {"verified_patient_id": patient.id, "visit_type": str(vt.id), "provider_pref": "any",
+            "time_preference": "asap"}
+    return system, patient, vt, base
+
+
 def test_choosing_and_confirming_books_once_and_a_second_patient_is_offered_other_times(run):
     async def scenario():
-        system = practice_module.get_practice_system()
-        first = await system.verify_patient(*DEMO_PATIENT)
-        vt = (await system.visit_types())[1]
-        base = {"verified_patient_id": first.id, "visit_type": str(vt.id), "provider_pref": "any",
-                "time_preference": "asap"}
+        system, first, _, base = await _asking_for_asap(DEMO_PATIENT)
         offered = slot_events((await validate(ValidateBookingForm(), tracker(base, "time_preference")))[0])
         state = {**base, "offered_slots": offered["offered_slots"], "slot_choice": "1"}
         chosen = slot_events((await validate(ValidateBookingForm(), tracker(state, "slot_choice")))[0])
@@ -166,11 +172,7 @@ def test_a_date_in_the_past_is_explained(run):
 
 def test_times_that_clash_with_the_patients_own_appointment_are_not_offered_or_booked(run):
     async def scenario():
-        system = practice_module.get_practice_system()
-        patient = await system.verify_patient(*DEMO_PATIENT)
-        vt = (await system.visit_types())[1]
-        base = {"verified_patient_id": patient.id, "visit_type": str(vt.id), "provider_pref": "any",
-                "time_preference": "asap"}
+        system, patient, vt, base = await _asking_for_asap(DEMO_PATIENT)
         before = slot_events((await validate(ValidateBookingForm(), tracker(base, "time_preference")))[0])
         first = before["offered_slots"][0]
         # The patient books the first time offered (with whichever provider had it)...
@@ -178,20 +180,16 @@ def test_times_that_clash_with_the_patients_own_appointment_are_not_offered_or_b
         # ...then asks for "asap" again in a new chat: no offer overlaps that appointment.
         after = slot_events((await validate(ValidateBookingForm(), tracker(base, "time_preference")))[0])
         # A stale offer for the same time with another provider is refused with a reason.
-        others = [p for p in await system.providers(vt.id) if p.id != first["provider_id"]]
-        slots = await system.free_slots(vt.id, booked.starts_at, booked.ends_at, provider_id=others[0].id) if others else []
-        refused = None
-        if slots:
-            state = {**base, "offered_slots": after["offered_slots"],
-                     "slot_choice": {"slot": slot_to_dict(slots[0]), "hold_id": None}, "booking_confirmed": True}
-            refused = await validate(ValidateBookingForm(), tracker(state, "booking_confirmed"))
-        return booked, after, refused
+        other = next(p for p in await system.providers(vt.id) if p.id != first["provider_id"])
+        same_time = await system.free_slots(vt.id, booked.starts_at, booked.ends_at, provider_id=other.id)
+        assert same_time, "the demo week should have a second provider free at the same time"
+        state = {**base, "offered_slots": after["offered_slots"],
+                 "slot_choice": {"slot": slot_to_dict(same_time[0]), "hold_id": None}, "booking_confirmed": True}
+        return booked, after, await validate(ValidateBookingForm(), tracker(state, "booking_confirmed"))
 
-    booked, after, refused = run(scenario)
+    booked, after, (events, messages) = run(scenario)
     for offer in after["offered_slots"]:
         starts, ends = datetime.fromisoformat(offer["starts_at"]), datetime.fromisoformat(offer["ends_at"])
         assert not (starts < booked.ends_at and booked.starts_at < ends), offer
-    assert refused is not None, "the demo week should have a second provider free at the same time"
-    events, messages = refused
     assert messages[0] == "That time overlaps an appointment that is already booked, so I haven't booked it."
     assert slot_events(events)["booking_confirmed"] is None

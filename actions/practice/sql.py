@@ -687,15 +687,15 @@ class SqlPracticeSystem(PracticeSystem):
             await session.execute(
                 select(m.Patient.id).where(m.Patient.id == patient_id).with_for_update()
             )
-        clash = await session.scalar(
-            select(m.Appointment.id).where(
-                m.Appointment.patient_id == patient_id,
-                m.Appointment.status == APPOINTMENT_BOOKED,
-                m.Appointment.starts_at < ends,
-                m.Appointment.ends_at > starts,
-                m.Appointment.id != (moving or -1),
-            ).limit(1)
+        overlapping = select(m.Appointment.id).where(
+            m.Appointment.patient_id == patient_id,
+            m.Appointment.status == APPOINTMENT_BOOKED,
+            m.Appointment.starts_at < ends,
+            m.Appointment.ends_at > starts,
         )
+        if moving is not None:
+            overlapping = overlapping.where(m.Appointment.id != moving)
+        clash = await session.scalar(overlapping.limit(1))
         if clash is not None:
             raise PatientBusy("The patient already has an appointment at that time.")
 
