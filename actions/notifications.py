@@ -12,8 +12,6 @@ import asyncio
 import json
 import logging
 import os
-import secrets
-import string
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Optional
@@ -21,15 +19,11 @@ from typing import Iterable, Optional
 import aiohttp
 
 from privacy.engine import safe_redact
+from privacy.references import new_reference
 
 logger = logging.getLogger(__name__)
 
 SLACK_POST_URL = "https://slack.com/api/chat.postMessage"
-REFERENCE_ALPHABET = string.ascii_uppercase.replace("O", "").replace("I", "") + "23456789"
-
-
-def new_reference(prefix: str) -> str:
-    return prefix + "-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
 
 
 def _outbox_path() -> Path:

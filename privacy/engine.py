@@ -22,6 +22,7 @@ from presidio_anonymizer.entities import OperatorConfig, RecognizerResult as Ano
 
 from privacy.known_values import find_known
 from privacy.nlp import GatedSpacyNlpEngine
+from privacy import references as practice_references
 from privacy.offline import make_tldextract_offline
 from privacy.recognizers import TAGS, build_recognizers
 from privacy.recognizers.base import SCORE_THRESHOLD
@@ -130,9 +131,10 @@ class Redactor:
         }
         self._protected = self._protected_regex()
 
-    def _protected_regex(self) -> Optional[re.Pattern]:
-        """The practice's own name and phone survive (not PHI; staff need them in transcripts)."""
-        alternatives = []
+    def _protected_regex(self) -> re.Pattern:
+        """The practice's own name, phone and reference codes survive (not PHI; staff need
+        them in transcripts)."""
+        alternatives = [practice_references.PATTERN]
         name = (self.settings.practice_name or "").strip()
         words = re.findall(r"[^\W_]+", name)
         if words:
@@ -140,7 +142,7 @@ class Redactor:
         digits = re.sub(r"\D", "", self.settings.practice_phone or "")[-10:]
         if len(digits) == 10:
             alternatives.append(r"(?<!\d)(?:\+?1[\s.-]?)?\(?" + digits[:3] + r"\)?[\s.-]{0,2}" + digits[3:6] + r"[\s.-]?" + digits[6:] + r"(?!\d)")
-        return re.compile("|".join(alternatives), re.I) if alternatives else None
+        return re.compile("|".join(alternatives), re.I)
 
     # --- analysis ---------------------------------------------------------------------------
     def analyze(self, text: str, known_values=()) -> List[Entity]:
@@ -157,7 +159,7 @@ class Redactor:
                 raw.append((TAGS.get(r.entity_type, r.entity_type), offset + r.start, offset + r.end, r.score, False))
         for kind, start, end in find_known(text, known_values):
             raw.append((kind, start, end, 1.0, True))
-        if self._protected is not None and raw:
+        if raw:
             keep = [(m.start(), m.end()) for m in self._protected.finditer(text)]
             raw = [
                 r for r in raw

@@ -250,7 +250,9 @@ def test_refill_by_text_checks_the_phone_on_file_and_texts_the_decision(assistan
     assert "usual pharmacy" in verified, verified
     assert "Request a refill of atorvastatin 20 mg" in phone.say("yes")
     done = phone.say("yes")
-    reference = re.search(r"reference (RX-[A-Z0-9]+)", done).group(1)
+    found = re.search(r"reference (RX-[A-Z0-9]+)", done)
+    assert found, done
+    reference = found.group(1)
     assert f"{reference} " in _staff(assistant, "list")
     decided = _staff(assistant, "approve", reference)
     assert "the patient was texted" in decided

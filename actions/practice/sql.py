@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import secrets
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Awaitable, Callable, List, Optional, Sequence, Tuple, TypeVar
 from zoneinfo import ZoneInfo
@@ -60,13 +59,12 @@ from actions.practice.port import (
     VisitType,
     ensure_aware,
 )
+from privacy.references import new_reference
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CELL = timedelta(minutes=m.CELL_MINUTES)
-# Unambiguous when read aloud or typed from a text message: no 0/O, 1/I/L.
-_REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 _WRITE_ATTEMPTS = 4
 
 # How each unique constraint shows up in a driver error: PostgreSQL names the constraint,
@@ -107,10 +105,6 @@ def _retryable(error: DBAPIError) -> bool:
         marker in message
         for marker in ("database is locked", "deadlock detected", "could not serialize")
     )
-
-
-def new_reference(prefix: str, length: int = 5) -> str:
-    return prefix + "-" + "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(length))
 
 
 def cells_of(starts_at: datetime, ends_at: datetime) -> List[datetime]:

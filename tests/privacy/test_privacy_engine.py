@@ -58,6 +58,22 @@ def test_clinical_meaning_survives(redactor, text):
     assert redactor.redact(text).redacted == text
 
 
+@pytest.mark.parametrize("reference", ["RX-84P39", "HO-7K2P94", "APT-23456", "EM-9X877", "lo-42k96"])
+def test_practice_reference_codes_survive(redactor, reference):
+    """Digit-heavy codes look like bare identifiers; staff search transcripts for them."""
+    text = f"I've asked our team to call you shortly (reference {reference})."
+    assert redactor.redact(text).redacted == text
+
+
+@pytest.mark.parametrize("text", ["its XK-45678", "mrn RX-45678-9", "my id is RX-4567890"])
+def test_identifiers_shaped_unlike_a_practice_reference_are_still_removed(redactor, text):
+    assert any(c.isdigit() for c in text) and "4567" not in redactor.redact(text).redacted
+
+
+def test_a_reference_the_patient_gave_as_a_known_value_is_still_removed(redactor):
+    assert "RX-45678" not in redactor.redact("it's RX-45678", {"mrn": "RX-45678"}).redacted
+
+
 def test_entities_point_at_the_original_text(redactor):
     text = "hi im Testy McFakeface, call 512-555-0143"
     result = redactor.redact(text)
