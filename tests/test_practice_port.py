@@ -745,7 +745,7 @@ async def test_a_slow_query_does_not_block_the_event_loop(practice):
     system = practice.system
     if practice.backend == "sqlite":
         slow = text(
-            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1500000)"
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 6000000)"
             " SELECT count(*) FROM c"
         )
     else:
@@ -773,9 +773,10 @@ async def test_a_slow_query_does_not_block_the_event_loop(practice):
     took = await query()
     await ticking
     assert took > 0.2, f"the query should take a while to prove anything (took {took:.2f}s)"
-    # A blocked loop would tick once or twice; a free one ticks every ~10 ms.
-    assert ticks >= took / 0.01 * 0.4, (ticks, took)
-    assert max(gaps) < 0.15, max(gaps)
+    # A blocked loop ticks once or twice, with one gap as long as the query; a free one ticks
+    # every ~10 ms. Compared with the query's own time, so a busy machine does not fail it.
+    assert ticks >= 5, (ticks, took)
+    assert max(gaps) < took / 2, (max(gaps), took)
 
 
 # --- migrations and seed --------------------------------------------------------------
