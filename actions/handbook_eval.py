@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Sequence
 import yaml
 
 from actions.handbook import DEFAULT_HANDBOOK_DIR, Handbook
+from bot.safety import detect_emergency
 
 EVAL_DIR = Path(__file__).resolve().parent.parent / "tests" / "faq_eval"
 TARGETS = {"top1": 0.90, "top3": 0.97, "declined": 0.90, "p95_ms": 50.0}
@@ -38,6 +39,7 @@ class Labelled:
     question: str
     file: Optional[str]  # None for unanswerable questions
     heading: Optional[str]
+    urgent: bool = False  # describes an emergency, as the Slack channel's detector sees it
 
 
 def load_set(name: str, handbook: Handbook) -> List[Labelled]:
@@ -54,7 +56,8 @@ def load_set(name: str, handbook: Handbook) -> List[Labelled]:
                 )
             items.extend(Labelled(q, file, heading) for q in questions)
     items.extend(Labelled(q, None, None) for q in data["unanswerable"])
-    return items
+    return [Labelled(i.question, i.file, i.heading, detect_emergency(i.question) is not None)
+            for i in items]
 
 
 @dataclass
@@ -81,7 +84,7 @@ def score(handbook: Handbook, items: Sequence[Labelled], ranked_cache=None) -> R
     unanswerable = [i for i in items if not i.file]
     for item in items:
         ranked = ranked_cache[item.question] if ranked_cache else handbook.rank(item.question, top_k=3)
-        result = handbook.decide(ranked)
+        result = handbook.decide(ranked, urgent=item.urgent)
         if item.file is None:
             if result.kind == "unknown":
                 declined += 1

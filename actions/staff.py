@@ -83,10 +83,11 @@ class ActionStaffQuestion(Action):
         text = (tracker.latest_message or {}).get("text") or ""
         options = tracker.get_slot("handbook_options") or []
         chosen = _picked(text, options) if options else None
-        result = _section_answer(chosen) if chosen else handbook.answer(text)
-        reply = handbook.format_answer(result)
         entities = (tracker.latest_message or {}).get("entities") or []
-        if any(e.get("entity") == "emergency_category" for e in entities):
+        urgent = any(e.get("entity") == "emergency_category" for e in entities)
+        result = _section_answer(chosen) if chosen else handbook.answer(text, urgent=urgent)
+        reply = handbook.format_answer(result)
+        if urgent:
             reply = f"{IN_CLINIC_EMERGENCY}\n{reply}"
         dispatcher.utter_message(text=reply)
         if result.kind == "clarify":

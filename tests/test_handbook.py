@@ -133,6 +133,18 @@ def test_declines_in_the_demo_handbook(demo):
         assert demo.answer(question).kind == "unknown", question
 
 
+def test_an_emergency_question_gets_the_closest_emergency_section_rather_than_i_dont_know(demo):
+    question = "caller says her husbands face is drooping and hes slurring"
+    urgent = demo.answer(question, urgent=True)
+    assert urgent.kind == "answer"
+    assert urgent.sections[0].heading == "Red-flag symptoms: tell the caller to call 911"
+    unsure = Handbook(DEFAULT_HANDBOOK_DIR, reload_check_seconds=3600, min_confidence=9.0)
+    assert unsure.answer(question).kind == "unknown"  # the lower floor is for emergencies only
+    assert unsure.answer(question, urgent=True).kind == "answer"
+    # Urgent words do not make the handbook answer what it does not cover.
+    assert demo.answer("active shooter procedure", urgent=True).kind == "unknown"
+
+
 def test_partly_related_question_names_the_topic_owner(small):
     hb = Handbook(small, reload_check_seconds=0, min_coverage=0.9, min_confidence=9.0)  # forced decline
     result = hb.answer("green permit in the north lot for bicycles")

@@ -240,6 +240,10 @@ def test_patient_self_service_is_declined_politely_on_slack(slack):
 def test_a_staff_emergency_question_gets_the_in_clinic_instruction_not_the_patient_script(slack):
     reply = ask(slack, "pt collapsed in the waiting room and isn't breathing what do we do")
     assert "call 911" in reply and "in-clinic emergency procedure" in reply, reply
+    # Described in a caller's words, well below the usual confidence floor: still answered.
+    reply = ask(slack, "caller says her husbands face is drooping and hes slurring")
+    assert "call 911" in reply and "Red-flag symptoms" in reply, reply
+    assert "couldn't find" not in reply, reply
 
 
 def test_staff_commands_list_the_queues_by_reference_only(slack):
