@@ -165,6 +165,9 @@ def test_staff_wording_for_the_same_thing_is_folded_together():
     assert "sick" not in tokenize("call in a refill")  # "call in" a prescription is not an absence
     assert tokenize("6 week old") == tokenize("infant")
     assert tokenize("who reviews the overnite calls") == tokenize("who reviews the overnight calls")
+    assert tokenize("where do gold tops go") == tokenize("where do blood specimen tubes go")
+    assert tokenize("who has sat/sun") == tokenize("who has the weekend")
+    assert tokenize("not our pt yet") == tokenize("new patient")
 
 
 @pytest.mark.parametrize(
