@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
-from actions.handbook import DEFAULT_HANDBOOK_DIR, Handbook
+from actions.handbook import DEFAULT_HANDBOOK_DIR, Handbook, asks_for_detail
 from bot.safety import detect_emergency
 
 EVAL_DIR = Path(__file__).resolve().parent.parent / "tests" / "faq_eval"
@@ -40,6 +40,7 @@ class Labelled:
     file: Optional[str]  # None for unanswerable questions
     heading: Optional[str]
     urgent: bool = False  # describes an emergency, as the Slack channel's detector sees it
+    detail: bool = False  # asks for one specific fact (asks_for_detail)
 
 
 def load_set(name: str, handbook: Handbook) -> List[Labelled]:
@@ -56,8 +57,8 @@ def load_set(name: str, handbook: Handbook) -> List[Labelled]:
                 )
             items.extend(Labelled(q, file, heading) for q in questions)
     items.extend(Labelled(q, None, None) for q in data["unanswerable"])
-    return [Labelled(i.question, i.file, i.heading, detect_emergency(i.question) is not None)
-            for i in items]
+    return [Labelled(i.question, i.file, i.heading, detect_emergency(i.question) is not None,
+                     asks_for_detail(i.question)) for i in items]
 
 
 @dataclass
@@ -84,7 +85,7 @@ def score(handbook: Handbook, items: Sequence[Labelled], ranked_cache=None) -> R
     unanswerable = [i for i in items if not i.file]
     for item in items:
         ranked = ranked_cache[item.question] if ranked_cache else handbook.rank(item.question, top_k=3)
-        result = handbook.decide(ranked, urgent=item.urgent)
+        result = handbook.decide(ranked, urgent=item.urgent, detail=item.detail)
         if item.file is None:
             if result.kind == "unknown":
                 declined += 1
@@ -142,7 +143,7 @@ def tune(handbook: Handbook, items: Sequence[Labelled]) -> Dict[str, float]:
         for cov_w, bm25_w in itertools.product((0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6), (0.0, 0.01, 0.02)):
             handbook.confidence_coverage_weight, handbook.confidence_bm25_weight = cov_w, bm25_w
             for threshold in [x / 100 for x in range(40, 121)]:
-                handbook.min_confidence = threshold
+                handbook.min_confidence = handbook.detail_min_confidence = threshold
                 r = score(handbook, items, cache)
                 objective = _objective(r)
                 if best is None or objective > best[0]:
@@ -151,6 +152,18 @@ def tune(handbook: Handbook, items: Sequence[Labelled]) -> Dict[str, float]:
     _, chosen, r = best
     for name, value in chosen.items():
         setattr(handbook, name, value)
+    # The floor for questions after one specific fact, searched last with the rest fixed: it
+    # only moves those questions, and a full product with the grid above would be 30x slower.
+    handbook.semantic_weight = chosen["semantic_weight"]
+    cache = {i.question: handbook.rank(i.question, top_k=3) for i in items}
+    best_detail = None
+    for threshold in [x / 100 for x in range(round(chosen["min_confidence"] * 100), 161)]:
+        handbook.detail_min_confidence = threshold
+        detail_report = score(handbook, items, cache)
+        if best_detail is None or _objective(detail_report) > _objective(best_detail[1]):
+            best_detail = (threshold, detail_report)
+    chosen["detail_min_confidence"], r = best_detail
+    handbook.detail_min_confidence = chosen["detail_min_confidence"]
     print("best on this set: " + " ".join(f"{k.upper()}={v}" for k, v in chosen.items())
           + f" -> top-1 {r.top1:.3f}, top-3 {r.top3:.3f}, declined {r.declined:.3f}, clarified {r.clarified}")
     return chosen

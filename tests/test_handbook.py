@@ -6,7 +6,15 @@ import pytest
 
 from actions import handbook_eval
 from actions import handbook as handbook_module
-from actions.handbook import DEFAULT_HANDBOOK_DIR, Handbook, format_answer, load_encoder, model_text, tokenize
+from actions.handbook import (
+    DEFAULT_HANDBOOK_DIR,
+    Handbook,
+    asks_for_detail,
+    format_answer,
+    load_encoder,
+    model_text,
+    tokenize,
+)
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +151,31 @@ def test_an_emergency_question_gets_the_closest_emergency_section_rather_than_i_
     assert unsure.answer(question, urgent=True).kind == "answer"
     # Urgent words do not make the handbook answer what it does not cover.
     assert demo.answer("active shooter procedure", urgent=True).kind == "unknown"
+
+
+@pytest.mark.parametrize("question, detail", [
+    ("self pay price for a flu shot?", True),
+    ("whats the cleaning company called", True),
+    ("who is the fire warden", True),
+    ("cpt code for a video visit", True),
+    ("how long can a urine sample sit out", True),
+    ("pt wants a refill of her bp med", False),
+    ("fax down again", False),
+    ("grandma brought the kid in, can she sign", False),
+    ("who do i tell if the dr calls out sick", False),
+])
+def test_questions_after_one_specific_fact_are_recognised(question, detail):
+    assert asks_for_detail(question) is detail
+
+
+def test_a_question_after_a_specific_fact_needs_a_closer_match(small):
+    if load_encoder() is None:
+        pytest.skip("the sentence model is not installed (make install)")
+    hb = Handbook(small, reload_check_seconds=0, min_confidence=0.0, detail_min_confidence=9.0)
+    assert hb.answer("what range do we keep the vaccine fridge in").kind == "answer"
+    # Same topic, but asking for a price the handbook never states: declined, owner named.
+    price = hb.answer("how much does a staff parking permit cost")
+    assert price.kind == "unknown" and price.owner == "Facilities lead (Pat Placeholder)"
 
 
 def test_partly_related_question_names_the_topic_owner(small):
@@ -296,11 +329,11 @@ def test_eval_no_regression_below_measured_floor(test_set_report):
     # (Session 10 added 130 + 30 independently written questions; the floors dropped with them.)
     assert test_set_report.top1 >= 0.89
     assert test_set_report.top3 >= 0.92
-    assert test_set_report.declined >= 0.82
+    assert test_set_report.declined >= 0.87  # 0.891 in session 11 (0.844 before the detail floor)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 targets not met (measured top-1 0.909, top-3 0.936, declined "
-                   "0.844 on 405 + 64 questions); remove this mark when `python -m actions.handbook_eval` passes")
+@pytest.mark.xfail(strict=True, reason="issue 7 targets not met (measured top-1 0.911, top-3 0.938, declined "
+                   "0.891 on 405 + 64 questions); remove this mark when `python -m actions.handbook_eval` passes")
 def test_eval_meets_issue_targets(test_set_report):
     assert test_set_report.top1 >= handbook_eval.TARGETS["top1"]
     assert test_set_report.top3 >= handbook_eval.TARGETS["top3"]
