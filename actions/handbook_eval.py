@@ -154,7 +154,6 @@ def tune(handbook: Handbook, items: Sequence[Labelled]) -> Dict[str, float]:
         setattr(handbook, name, value)
     # The floor for questions after one specific fact, searched last with the rest fixed: it
     # only moves those questions, and a full product with the grid above would be 30x slower.
-    handbook.semantic_weight = chosen["semantic_weight"]
     cache = {i.question: handbook.rank(i.question, top_k=3) for i in items}
     best_detail = None
     for threshold in [x / 100 for x in range(round(chosen["min_confidence"] * 100), 161)]:

@@ -20,9 +20,9 @@ from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig, RecognizerResult as AnonymizerResult
 
+from privacy import references as practice_references
 from privacy.known_values import find_known
 from privacy.nlp import GatedSpacyNlpEngine
-from privacy import references as practice_references
 from privacy.offline import make_tldextract_offline
 from privacy.recognizers import TAGS, build_recognizers
 from privacy.recognizers.base import SCORE_THRESHOLD
