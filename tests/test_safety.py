@@ -46,6 +46,9 @@ POISON_CONTROL = "1-800-222-1222"
         ("i'm going to hurt someone tonight", "harm_others"),
         ("my baby isnt breathing", "child_not_breathing"),
         ("my 3 month old is turning blue", "child_not_breathing"),
+        ("my 6 week old has a fever of 100.8", "infant_fever"),
+        ("newborn temp 38.2C and not feeding", "infant_fever"),
+        ("she was born 2 weeks ago and now has a fever", "infant_fever"),  # not a past fever
         ("𝐢 𝐜𝐚𝐧𝐭 𝐛𝐫𝐞𝐚𝐭𝐡𝐞", "breathing"),  # styled Unicode letters from a phone keyboard
     ],
 )
@@ -77,6 +80,11 @@ def test_emergencies_are_caught_with_their_category(text, category):
         "had food poisoning last week, need a work note",
         "my baby isn't sleeping well",
         "I'm overdue for my physical",
+        "my 5 year old has a fever of 101, can we come in",
+        "my 6 week old has a cold but no fever",
+        "my newborn had a fever last week, she's fine now",
+        "what temperature counts as a fever for a newborn",
+        "my husband has a fever and we have a 4 week old at home",
     ],
 )
 def test_routine_messages_do_not_fire(text):
@@ -118,7 +126,8 @@ def test_replies_name_the_right_numbers():
     assert "988" in self_harm and "911" in self_harm
     poisoning = emergency_reply("overdose_poisoning")
     assert POISON_CONTROL in poisoning and "911" in poisoning
-    for category in ("cardiac", "stroke", "child_not_breathing", "harm_others", None):
+    assert "emergency room" in emergency_reply("infant_fever")
+    for category in ("cardiac", "stroke", "child_not_breathing", "harm_others", "infant_fever", None):
         reply = emergency_reply(category)
         assert "911" in reply and "{" not in reply
         assert "book" not in reply.lower()  # never offers booking instead
