@@ -69,6 +69,8 @@ class Report:
     top3: float
     declined: float  # share of unanswerable questions declined
     wrongly_declined: int  # answerable questions the bot refused
+    ranked_top1: float  # the ranking alone, before the decline decision (informational)
+    ranked_top3: float
     clarified: int  # answerable questions answered with "which one?"
     misses: List[str]
 
@@ -79,7 +81,7 @@ def _why(handbook: Handbook, section) -> str:
 
 
 def score(handbook: Handbook, items: Sequence[Labelled], ranked_cache=None) -> Report:
-    top1 = top3 = wrongly_declined = clarified = declined = 0
+    top1 = top3 = wrongly_declined = clarified = declined = ranked_top1 = ranked_top3 = 0
     misses: List[str] = []
     answerable = [i for i in items if i.file]
     unanswerable = [i for i in items if not i.file]
@@ -94,6 +96,9 @@ def score(handbook: Handbook, items: Sequence[Labelled], ranked_cache=None) -> R
             continue
         labels = [(s.file, s.heading) for s in result.sections]
         want = (item.file, item.heading)
+        ranked_labels = [(s.file, s.heading) for s in ranked[:3]]
+        ranked_top1 += ranked_labels[:1] == [want]
+        ranked_top3 += want in ranked_labels
         if result.kind == "unknown":
             wrongly_declined += 1
             got = f"{ranked[0].title} ({_why(handbook, ranked[0])})" if ranked else "nothing"
@@ -115,6 +120,8 @@ def score(handbook: Handbook, items: Sequence[Labelled], ranked_cache=None) -> R
         top3=top3 / n_a,
         declined=declined / max(len(unanswerable), 1),
         wrongly_declined=wrongly_declined,
+        ranked_top1=ranked_top1 / n_a,
+        ranked_top3=ranked_top3 / n_a,
         clarified=clarified,
         misses=misses,
     )
@@ -268,6 +275,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"  unanswerable declined     {report.declined:.3f}   (target >= {TARGETS['declined']})")
         print(f"  answerable wrongly declined {report.wrongly_declined} of {report.answerable}")
         print(f"  answered with 'which one?'  {report.clarified} of {report.answerable}")
+        print(f"  ranking alone, before the decline decision: top-1 {report.ranked_top1:.3f}, "
+              f"top-3 {report.ranked_top3:.3f} (informational; the targets count a decline as a miss)")
         if args.verbose:
             for miss in report.misses:
                 print("   ", miss)
