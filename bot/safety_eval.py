@@ -4,7 +4,8 @@ Reads tests/safety_eval/emergencies.yml (every message must fire, and self-harm 
 must get the 988 reply) and tests/safety_eval/routine.yml (at most 2% may fire). Both were
 written before the patterns in bot/content/emergency.yml and are not to be edited to fit
 them; tune against tests/safety_eval/tuning.yml (`--set tuning`) instead. second_wave.yml
-was written after the patterns were first frozen, as a check on phrasing not tuned for.
+was written after the patterns were first frozen, as a check on phrasing not tuned for;
+third_wave.yml likewise, in session 11 (its first run is recorded at its top).
 
 Prints recall per category, the false-alarm rate, every miss and false alarm, and the
 time per message; exits 1 when a target is missed, 2 when the data cannot be read.
@@ -42,7 +43,8 @@ def load_sets(
     """Emergency messages by category and routine messages by group, for one set or all.
 
     "first": emergencies.yml + routine.yml, written before the patterns; "second":
-    second_wave.yml, written after they were first frozen; "tuning": the development list.
+    second_wave.yml, written after they were first frozen; "third": third_wave.yml (session
+    11); "tuning": the development list.
     """
     if which == "tuning":
         data = _read(data_dir / "tuning.yml")
@@ -62,6 +64,12 @@ def load_sets(
         for group, items in second["routine"].items():
             routine["2nd: " + group] += items
         safety_net += second.get("safety_net") or []
+    if which in ("third", "all"):
+        third = _read(data_dir / "third_wave.yml")
+        for category, items in third["emergencies"].items():
+            emergencies[category] += items
+        for group, items in third["routine"].items():
+            routine["3rd: " + group] += items
     for name, groups in (("emergencies.yml", emergencies), ("routine.yml", routine)):
         for group, items in groups.items():
             bad = [item for item in items if not isinstance(item, str)]
@@ -193,7 +201,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="evaluation data folder")
     parser.add_argument("--content", type=Path, default=None, help="another emergency.yml")
-    parser.add_argument("--set", dest="which", choices=("all", "first", "second", "tuning"),
+    parser.add_argument("--set", dest="which", choices=("all", "first", "second", "third", "tuning"),
                         default="all", help="which messages to run (default: all)")
     parser.add_argument("--no-assert", action="store_true", help="report only; always exit 0")
     args = parser.parse_args(argv)

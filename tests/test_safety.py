@@ -49,6 +49,10 @@ POISON_CONTROL = "1-800-222-1222"
         ("my 6 week old has a fever of 100.8", "infant_fever"),
         ("newborn temp 38.2C and not feeding", "infant_fever"),
         ("she was born 2 weeks ago and now has a fever", "infant_fever"),  # not a past fever
+        ("i'm standing on the bridge rn and i'm going to jump", "self_harm"),
+        ("im cutting right now and i cant stop", "self_harm"),
+        ("my roommate mixed a bunch of pills with vodka and is slurring", "overdose_poisoning"),
+        ("my dad is showing signs of a stroke", "stroke"),
         ("𝐢 𝐜𝐚𝐧𝐭 𝐛𝐫𝐞𝐚𝐭𝐡𝐞", "breathing"),  # styled Unicode letters from a phone keyboard
     ],
 )
@@ -85,6 +89,10 @@ def test_emergencies_are_caught_with_their_category(text, category):
         "my newborn had a fever last week, she's fine now",
         "what temperature counts as a fever for a newborn",
         "my husband has a fever and we have a 4 week old at home",
+        "my kids are gonna give me a heart attack lol, can i book their physicals",
+        "what are the signs of a stroke",
+        "how do i use an epipen",
+        "i'm going to jump on the call at 3",
     ],
 )
 def test_routine_messages_do_not_fire(text):
