@@ -93,6 +93,7 @@ def test_emergencies_are_caught_with_their_category(text, category):
         "what are the signs of a stroke",
         "how do i use an epipen",
         "i'm going to jump on the call at 3",
+        "im going to jump in the shower quick then call you back",
     ],
 )
 def test_routine_messages_do_not_fire(text):
