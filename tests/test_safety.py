@@ -94,6 +94,9 @@ def test_emergencies_are_caught_with_their_category(text, category):
         "how do i use an epipen",
         "i'm going to jump on the call at 3",
         "im going to jump in the shower quick then call you back",
+        "the call cut again, can you call me back",
+        "is mixing my meds with alcohol dangerous",
+        "i cant get air conditioning fixed in my apartment and its hot",
     ],
 )
 def test_routine_messages_do_not_fire(text):
