@@ -1,11 +1,12 @@
 """`make eval-safety`: does the emergency interrupt catch every emergency, and only those?
 
 Reads tests/safety_eval/emergencies.yml (every message must fire, and self-harm messages
-must get the 988 reply) and tests/safety_eval/routine.yml (at most 2% may fire). Both were
-written before the patterns in bot/content/emergency.yml and are not to be edited to fit
-them; tune against tests/safety_eval/tuning.yml (`--set tuning`) instead. second_wave.yml
-was written after the patterns were first frozen, as a check on phrasing not tuned for;
-third_wave.yml likewise, in session 11 (its first run is recorded at its top).
+must get a reply with the 988 line) and tests/safety_eval/routine.yml (at most 2% may
+fire). Both were written before the patterns in bot/content/emergency.yml and are not to
+be edited to fit them; tune against tests/safety_eval/tuning.yml (`--set tuning`) instead.
+second_wave.yml was written after the patterns were first frozen, as a check on phrasing
+not tuned for; third_wave.yml and crisis_wave.yml likewise, in session 11 (each records its
+first run at its top).
 
 Prints recall per category, the false-alarm rate, every miss and false alarm, and the
 time per message; exits 1 when a target is missed, 2 when the data cannot be read.
@@ -43,8 +44,8 @@ def load_sets(
     """Emergency messages by category and routine messages by group, for one set or all.
 
     "first": emergencies.yml + routine.yml, written before the patterns; "second":
-    second_wave.yml, written after they were first frozen; "third": third_wave.yml (session
-    11); "tuning": the development list.
+    second_wave.yml, written after they were first frozen; "third" and "crisis": the
+    session-11 waves; "tuning": the development list.
     """
     if which == "tuning":
         data = _read(data_dir / "tuning.yml")
@@ -64,12 +65,13 @@ def load_sets(
         for group, items in second["routine"].items():
             routine["2nd: " + group] += items
         safety_net += second.get("safety_net") or []
-    if which in ("third", "all"):
-        third = _read(data_dir / "third_wave.yml")
-        for category, items in third["emergencies"].items():
-            emergencies[category] += items
-        for group, items in third["routine"].items():
-            routine["3rd: " + group] += items
+    for name, label in (("third_wave.yml", "3rd: "), ("crisis_wave.yml", "crisis: ")):
+        if which in (name.split("_")[0], "all"):
+            wave = _read(data_dir / name)
+            for category, items in wave["emergencies"].items():
+                emergencies[category] += items
+            for group, items in wave["routine"].items():
+                routine[label + group] += items
     for name, groups in (("emergencies.yml", emergencies), ("routine.yml", routine)):
         for group, items in groups.items():
             bad = [item for item in items if not isinstance(item, str)]
@@ -105,7 +107,8 @@ def evaluate(lexicon: Lexicon, emergencies: Dict[str, List[str]],
             caught += 1
             agreement[found.category == category] += 1
             if reply_kind(found.category) != reply_kind(category):
-                wrong_reply.append((category, text, found))
+                # What matters for a self-harm message is that its reply gives the crisis line.
+                wrong_reply.append((category, text, found, "988" in lexicon.reply(found.category)))
         per_category[category] = (caught, len(texts))
 
     false_alarms = []
@@ -152,9 +155,9 @@ def targets_met(result: dict) -> List[str]:
     failures = []
     if result["misses"]:
         failures.append(f"{len(result['misses'])} emergencies missed (target: none)")
-    crisis_wrong = [w for w in result["wrong_reply"] if w[0] == "self_harm"]
+    crisis_wrong = [w for w in result["wrong_reply"] if w[0] == "self_harm" and not w[3]]
     if crisis_wrong:
-        failures.append(f"{len(crisis_wrong)} self-harm messages without the 988 reply")
+        failures.append(f"{len(crisis_wrong)} self-harm messages without the 988 line in their reply")
     if result["false_alarm_rate"] > MAX_FALSE_ALARM_RATE:
         failures.append(
             f"false alarms {result['false_alarm_rate']:.1%} (target: at most "
@@ -188,8 +191,9 @@ def report(result: dict) -> None:
             print(f"  [{category}] {text}")
     if result["wrong_reply"]:
         print("\nCaught with a different reply than the label's:")
-        for category, text, found in result["wrong_reply"]:
-            print(f"  [{category} -> {found.category} via {found.rule}] {text}")
+        for category, text, found, gives_988 in result["wrong_reply"]:
+            crisis = " (its reply gives 988)" if category == "self_harm" and gives_988 else ""
+            print(f"  [{category} -> {found.category} via {found.rule}]{crisis} {text}")
     if result["false_alarms"]:
         print("\nFalse alarms:")
         for group, text, found in result["false_alarms"]:
@@ -201,7 +205,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="evaluation data folder")
     parser.add_argument("--content", type=Path, default=None, help="another emergency.yml")
-    parser.add_argument("--set", dest="which", choices=("all", "first", "second", "third", "tuning"),
+    parser.add_argument("--set", dest="which",
+                        choices=("all", "first", "second", "third", "crisis", "tuning"),
                         default="all", help="which messages to run (default: all)")
     parser.add_argument("--no-assert", action="store_true", help="report only; always exit 0")
     args = parser.parse_args(argv)

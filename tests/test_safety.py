@@ -53,6 +53,11 @@ POISON_CONTROL = "1-800-222-1222"
         ("im cutting right now and i cant stop", "self_harm"),
         ("my roommate mixed a bunch of pills with vodka and is slurring", "overdose_poisoning"),
         ("my dad is showing signs of a stroke", "stroke"),
+        ("cant do this one more day. tonight im ending it", "self_harm"),
+        ("can u cancel my appt next week, i wont need it after tonight", "self_harm"),
+        ("sorry to bother u but i dont think i can keep myself safe tonight", "self_harm"),
+        ("gave my cat to my neighbor, wont need her where im going", "self_harm"),
+        ("someone broke into my house and im hiding in the bathroom rn", "harm_others"),
         ("𝐢 𝐜𝐚𝐧𝐭 𝐛𝐫𝐞𝐚𝐭𝐡𝐞", "breathing"),  # styled Unicode letters from a phone keyboard
     ],
 )
@@ -97,6 +102,13 @@ def test_emergencies_are_caught_with_their_category(text, category):
         "the call cut again, can you call me back",
         "is mixing my meds with alcohol dangerous",
         "i cant get air conditioning fixed in my apartment and its hot",
+        "i wont be around for my appt friday, can we move it",
+        "can i get something so i dont wake up at 3am every night",
+        "are my pills ready for pickup",
+        "i left a note for my doctor at the front desk",
+        "i had to swerve off the road to avoid a deer and my neck hurts",
+        "i cant take this cough another day, any appts today",
+        "my dr is retiring and shes saying goodbye to patients",
     ],
 )
 def test_routine_messages_do_not_fire(text):
@@ -194,7 +206,8 @@ def test_evaluation_targets():
 
     result = safety_eval.evaluate(load_lexicon(), emergencies, routine, safety_net)
     assert result["misses"] == []
-    assert [w for w in result["wrong_reply"] if w[0] == "self_harm"] == []
+    # A self-harm message may get another category's reply if that reply gives 988 too.
+    assert [w for w in result["wrong_reply"] if w[0] == "self_harm" and not w[3]] == []
     assert result["false_alarm_rate"] <= safety_eval.MAX_FALSE_ALARM_RATE
     assert result["ms_mean"] < 2.0  # measured ~0.3-0.5 ms on a busy 2-core machine
     assert safety_eval.targets_met(result) == []
