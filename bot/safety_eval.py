@@ -5,8 +5,8 @@ must get a reply with the 988 line) and tests/safety_eval/routine.yml (at most 2
 fire). Both were written before the patterns in bot/content/emergency.yml and are not to
 be edited to fit them; tune against tests/safety_eval/tuning.yml (`--set tuning`) instead.
 second_wave.yml was written after the patterns were first frozen, as a check on phrasing
-not tuned for; third_wave.yml and crisis_wave.yml likewise, in session 11 (each records its
-first run at its top).
+not tuned for; third_wave.yml, crisis_wave.yml and fourth_wave.yml likewise, in session 11
+(each records its first run at its top).
 
 Prints recall per category, the false-alarm rate, every miss and false alarm, and the
 time per message; exits 1 when a target is missed, 2 when the data cannot be read.
@@ -44,8 +44,8 @@ def load_sets(
     """Emergency messages by category and routine messages by group, for one set or all.
 
     "first": emergencies.yml + routine.yml, written before the patterns; "second":
-    second_wave.yml, written after they were first frozen; "third" and "crisis": the
-    session-11 waves; "tuning": the development list.
+    second_wave.yml, written after they were first frozen; "third", "crisis" and
+    "fourth": the session-11 waves; "tuning": the development list.
     """
     if which == "tuning":
         data = _read(data_dir / "tuning.yml")
@@ -65,7 +65,8 @@ def load_sets(
         for group, items in second["routine"].items():
             routine["2nd: " + group] += items
         safety_net += second.get("safety_net") or []
-    for name, label in (("third_wave.yml", "3rd: "), ("crisis_wave.yml", "crisis: ")):
+    for name, label in (("third_wave.yml", "3rd: "), ("crisis_wave.yml", "crisis: "),
+                        ("fourth_wave.yml", "4th: ")):
         if which in (name.split("_")[0], "all"):
             wave = _read(data_dir / name)
             for category, items in wave["emergencies"].items():
@@ -206,7 +207,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="evaluation data folder")
     parser.add_argument("--content", type=Path, default=None, help="another emergency.yml")
     parser.add_argument("--set", dest="which",
-                        choices=("all", "first", "second", "third", "crisis", "tuning"),
+                        choices=("all", "first", "second", "third", "crisis", "fourth", "tuning"),
                         default="all", help="which messages to run (default: all)")
     parser.add_argument("--no-assert", action="store_true", help="report only; always exit 0")
     args = parser.parse_args(argv)

@@ -58,6 +58,9 @@ POISON_CONTROL = "1-800-222-1222"
         ("sorry to bother u but i dont think i can keep myself safe tonight", "self_harm"),
         ("gave my cat to my neighbor, wont need her where im going", "self_harm"),
         ("someone broke into my house and im hiding in the bathroom rn", "harm_others"),
+        ("sitting in the garage with the car running and the door shut", "self_harm"),
+        ("im standing on the overpass and i dont think im coming down", "self_harm"),
+        ("my ex is outside with a knife banging on the door", "harm_others"),
         ("𝐢 𝐜𝐚𝐧𝐭 𝐛𝐫𝐞𝐚𝐭𝐡𝐞", "breathing"),  # styled Unicode letters from a phone keyboard
     ],
 )
@@ -109,6 +112,10 @@ def test_emergencies_are_caught_with_their_category(text, category):
         "i had to swerve off the road to avoid a deer and my neck hurts",
         "i cant take this cough another day, any appts today",
         "my dr is retiring and shes saying goodbye to patients",
+        "i want to end things with my boyfriend, can i get an std test",
+        "im sick and tired of living with this back pain, can i see the dr",
+        "i wont be around anymore after this month, moving to ohio, transfer my records",
+        "when should i go to the er for chest pain vs just call you",
     ],
 )
 def test_routine_messages_do_not_fire(text):
