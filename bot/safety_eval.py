@@ -45,11 +45,15 @@ def load_sets(
 
     "first": emergencies.yml + routine.yml, written before the patterns; "second":
     second_wave.yml, written after they were first frozen; "third", "crisis" and
-    "fourth": the session-11 waves; "tuning": the development list.
+    "fourth": the session-11 waves; "tuning": the development list; "holdout": held-out
+    self-harm messages, measured only on request (not in "all").
     """
     if which == "tuning":
         data = _read(data_dir / "tuning.yml")
         return data["emergencies"], {"tuning": data["routine"]}, []
+    if which == "holdout":  # measured on request only, never part of "all"
+        data = _read(data_dir / "holdout_self_harm.yml")
+        return data["emergencies"], data["routine"], []
     safety_net: List[str] = []  # firing is acceptable either way; reported, not scored
     emergencies: Dict[str, List[str]] = defaultdict(list)
     routine: Dict[str, List[str]] = defaultdict(list)
@@ -207,7 +211,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="evaluation data folder")
     parser.add_argument("--content", type=Path, default=None, help="another emergency.yml")
     parser.add_argument("--set", dest="which",
-                        choices=("all", "first", "second", "third", "crisis", "fourth", "tuning"),
+                        choices=("all", "first", "second", "third", "crisis", "fourth", "tuning",
+                                 "holdout"),
                         default="all", help="which messages to run (default: all)")
     parser.add_argument("--no-assert", action="store_true", help="report only; always exit 0")
     args = parser.parse_args(argv)

@@ -203,6 +203,15 @@ def test_a_missing_content_file_stops_startup_with_a_clear_message(tmp_path):
         load_lexicon(tmp_path / "missing.yml")
 
 
+def test_the_held_out_self_harm_set_stays_out_of_the_scored_sets():
+    """It measures phrasing nobody has fitted; once a pattern is written from it, it is not."""
+    scored_em, scored_routine, _ = safety_eval.load_sets(safety_eval.DATA_DIR, "all")
+    held_em, held_routine, _ = safety_eval.load_sets(safety_eval.DATA_DIR, "holdout")
+    scored = {m for ms in scored_em.values() for m in ms} | {m for ms in scored_routine.values() for m in ms}
+    held = {m for ms in held_em.values() for m in ms} | {m for ms in held_routine.values() for m in ms}
+    assert len(held) >= 60 and not scored & held
+
+
 def test_evaluation_targets():
     """`make eval-safety` as assertions: every emergency caught, self-harm gets 988,
     false alarms at most 2%, typical messages well under a millisecond or two."""
