@@ -317,7 +317,7 @@ class ValidateBookingForm(_OfferingForm):
         return {"provider_pref": chosen}
 
     async def choose(self, slot, dispatcher, tracker):
-        patient_id = tracker.get_slot("subject_patient_id") or tracker.get_slot("verified_patient_id")
+        patient_id, _ = self._whose_calendar(tracker)
         try:
             hold_id = await get_practice_system().hold_slot(patient_id, slot, holder_key=tracker.sender_id)
         except SlotUnavailable as error:
@@ -329,7 +329,7 @@ class ValidateBookingForm(_OfferingForm):
             dispatcher.utter_message(text="No problem, I haven't booked that.")
             return await self._next_page(tracker, dispatcher)
         choice = tracker.get_slot("slot_choice") or {}
-        patient_id = tracker.get_slot("subject_patient_id") or tracker.get_slot("verified_patient_id")
+        patient_id, _ = self._whose_calendar(tracker)
         try:
             appt = await get_practice_system().book(
                 patient_id,

@@ -13,7 +13,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.booking import reset_form_slots as reset_booking_slots
 from actions.refills import reset_refill_slots
 from actions.common import clinic, load_content
-from actions.notifications import new_reference, notify_staff
+from actions.notifications import notify_staff
+from privacy.references import new_reference
 
 logger = logging.getLogger(__name__)
 

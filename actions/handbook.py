@@ -430,7 +430,7 @@ _CLASS_WORDS = {"medication", "specialist", "controlled", "opioid", "glp-1"}
 _DETAIL_RE = re.compile(
     r"\b(?:how much|prices?|pricing|costs?|charges?|charged|fees?|discounts?|reimburs\w*|get paid"
     r"|name of|(?:what'?s|what is) (?:the )?\w+(?: \w+)? called|(?:which|what) (?:company|vendor|agency)"
-    r"|who'?s the|whos the|who is the"
+    r"|who'?s the|who is the"
     r"|how many|how long|how often|what time|per (?:minute|hour|day|visit)|cut-?off"
     r"|cpt|icd|billing code)\b"  # not "$": "she can't pay her $400 bill" gives an amount
 )

@@ -55,10 +55,14 @@ def load_set(name: str, handbook: Handbook) -> List[Labelled]:
                     f"{path}: label '{file}' / '{heading}' is not a section of the handbook in "
                     f"{handbook.folder}. Fix the label or the handbook heading."
                 )
-            items.extend(Labelled(q, file, heading) for q in questions)
-    items.extend(Labelled(q, None, None) for q in data["unanswerable"])
-    return [Labelled(i.question, i.file, i.heading, detect_emergency(i.question) is not None,
-                     asks_for_detail(i.question)) for i in items]
+            items.extend(_labelled(q, file, heading) for q in questions)
+    items.extend(_labelled(q, None, None) for q in data["unanswerable"])
+    return items
+
+
+def _labelled(question: str, file: Optional[str], heading: Optional[str]) -> Labelled:
+    return Labelled(question, file, heading, detect_emergency(question) is not None,
+                    asks_for_detail(question))
 
 
 @dataclass

@@ -26,12 +26,13 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.forms import FormValidationAction
 
 from actions.common import clinic, now_local, when_text
-from actions.notifications import new_reference, notify_staff
+from actions.notifications import notify_staff
 from actions.practice import get_practice_system
 from actions.practice.clinic import lunch_break, opening_hours
 from actions.practice.matching import e164_phone
 from actions.practice.port import HANDOFF_CALLBACK, HANDOFF_LIVE, NotFound
 from actions.verification import VerifiedFormValidation, is_sms, sms_sender_number
+from privacy.references import new_reference
 
 logger = logging.getLogger(__name__)
 

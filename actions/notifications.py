@@ -19,7 +19,6 @@ from typing import Iterable, Optional
 import aiohttp
 
 from privacy.engine import safe_redact
-from privacy.references import new_reference
 
 logger = logging.getLogger(__name__)
 

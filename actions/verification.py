@@ -32,9 +32,10 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.common import best_match, clinic, norm_text, now_local
-from actions.notifications import new_reference, notify_staff
+from actions.notifications import notify_staff
 from actions.practice import get_practice_system
 from actions.practice.port import LOCKOUT_MINUTES
+from privacy.references import new_reference
 
 logger = logging.getLogger(__name__)
 

@@ -69,9 +69,10 @@ def load_sets(
         for group, items in second["routine"].items():
             routine["2nd: " + group] += items
         safety_net += second.get("safety_net") or []
-    for name, label in (("third_wave.yml", "3rd: "), ("crisis_wave.yml", "crisis: "),
-                        ("fourth_wave.yml", "4th: ")):
-        if which in (name.split("_")[0], "all"):
+    for wave_set, name, label in (("third", "third_wave.yml", "3rd: "),
+                                  ("crisis", "crisis_wave.yml", "crisis: "),
+                                  ("fourth", "fourth_wave.yml", "4th: ")):
+        if which in (wave_set, "all"):
             wave = _read(data_dir / name)
             for category, items in wave["emergencies"].items():
                 emergencies[category] += items

@@ -110,6 +110,8 @@ def check_action_replies_with_a_compiled_schema() -> None:
     from jsonschema.validators import validator_for
     from rasa.core.actions.action import RemoteAction
 
+    if getattr(RemoteAction._validate_action_result, "compiled_schema", False):
+        return  # already installed in this process
     schema = RemoteAction.action_response_format_spec()
     validator_class = validator_for(schema)
     validator_class.check_schema(schema)
@@ -121,6 +123,7 @@ def check_action_replies_with_a_compiled_schema() -> None:
             return True
         return stock(self, result)  # invalid: let Rasa raise its own error, with its message
 
+    _validate_action_result.compiled_schema = True
     RemoteAction._validate_action_result = _validate_action_result
 
 

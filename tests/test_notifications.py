@@ -3,7 +3,8 @@
 import asyncio
 import json
 
-from actions.notifications import new_reference, notify_staff
+from actions.notifications import notify_staff
+from privacy.references import new_reference
 
 
 def test_notification_goes_to_the_outbox_redacted(tmp_path, monkeypatch):
