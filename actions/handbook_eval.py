@@ -43,21 +43,28 @@ class Labelled:
     detail: bool = False  # asks for one specific fact (asks_for_detail)
 
 
+def set_files(name: str) -> List[Path]:
+    """A set is `{name}_set.yml` plus any later batch kept in its own file
+    (`{name}_set_<batch>.yml`), so each batch keeps its provenance in its header."""
+    return [EVAL_DIR / f"{name}_set.yml"] + sorted(EVAL_DIR.glob(f"{name}_set_*.yml"))
+
+
 def load_set(name: str, handbook: Handbook) -> List[Labelled]:
-    path = EVAL_DIR / f"{name}_set.yml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
     known = {(s.file, s.heading) for s in handbook.sections}
-    items: List[Labelled] = []
-    for file, by_heading in data["answerable"].items():
-        for heading, questions in by_heading.items():
-            if (file, heading) not in known:
-                raise SystemExit(
-                    f"{path}: label '{file}' / '{heading}' is not a section of the handbook in "
-                    f"{handbook.folder}. Fix the label or the handbook heading."
-                )
-            items.extend(_labelled(q, file, heading) for q in questions)
-    items.extend(_labelled(q, None, None) for q in data["unanswerable"])
-    return items
+    answerable: List[Labelled] = []
+    unanswerable: List[Labelled] = []
+    for path in set_files(name):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for file, by_heading in data["answerable"].items():
+            for heading, questions in by_heading.items():
+                if (file, heading) not in known:
+                    raise SystemExit(
+                        f"{path}: label '{file}' / '{heading}' is not a section of the handbook in "
+                        f"{handbook.folder}. Fix the label or the handbook heading."
+                    )
+                answerable.extend(_labelled(q, file, heading) for q in questions)
+        unanswerable.extend(_labelled(q, None, None) for q in data["unanswerable"])
+    return answerable + unanswerable
 
 
 def _labelled(question: str, file: Optional[str], heading: Optional[str]) -> Labelled:

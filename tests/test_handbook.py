@@ -326,14 +326,15 @@ def test_eval_set_is_big_enough(demo):
 def test_eval_no_regression_below_measured_floor(test_set_report):
     # Floors just under what was measured when this was committed; raise them as it improves.
     # Measured with the sentence model; word matching alone (model wheel missing) is lower.
-    # (Session 10 added 130 + 30 independently written questions; the floors dropped with them.)
-    assert test_set_report.top1 >= 0.89
-    assert test_set_report.top3 >= 0.92
-    assert test_set_report.declined >= 0.87  # 0.891 in session 11 (0.844 before the detail floor)
+    # (Sessions 10 and 12 each added independently written questions; the floors dropped with
+    # them. Session 12, 525 + 94 questions: top-1 0.884, top-3 0.912, declined 0.872.)
+    assert test_set_report.top1 >= 0.87
+    assert test_set_report.top3 >= 0.90
+    assert test_set_report.declined >= 0.85
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 targets not met (measured top-1 0.914, top-3 0.941, declined "
-                   "0.891 on 405 + 64 questions); remove this mark when `python -m actions.handbook_eval` passes")
+@pytest.mark.xfail(strict=True, reason="issue 7 targets not met (measured top-1 0.884, top-3 0.912, declined "
+                   "0.872 on 525 + 94 questions); remove this mark when `python -m actions.handbook_eval` passes")
 def test_eval_meets_issue_targets(test_set_report):
     assert test_set_report.top1 >= handbook_eval.TARGETS["top1"]
     assert test_set_report.top3 >= handbook_eval.TARGETS["top3"]
