@@ -68,7 +68,8 @@ def load_set(name: str, handbook: Handbook) -> List[Labelled]:
 
 
 def _labelled(question: str, file: Optional[str], heading: Optional[str]) -> Labelled:
-    return Labelled(question, file, heading, detect_emergency(question) is not None,
+    # As on Slack: the patterns alone flag a staff question urgent (bot.safety.EmergencyInterrupt).
+    return Labelled(question, file, heading, detect_emergency(question, second_opinion=False) is not None,
                     asks_for_detail(question))
 
 

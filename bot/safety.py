@@ -6,6 +6,11 @@ category whose fixed reply applies, or None. It is plain Python (no Rasa, no mod
 evaluation (`python -m bot.safety_eval`) and the action server can use it without loading
 TensorFlow.
 
+When the patterns find nothing, a learned second opinion on self-harm (bot/self_harm_model.py)
+reads the message too and may add a self_harm match (rule "learned_second_opinion"); it never
+overrides or removes a pattern's match. `second_opinion=False`, or SAFETY_SECOND_OPINION=off
+in the environment, runs the patterns alone.
+
 `EmergencyInterrupt` is the Rasa 3.6 graph component. It goes last in the NLU pipeline, so
 whatever the trained classifier (or the FallbackClassifier) said, a message the detector
 flags parses as intent `emergency` with confidence 1.0 and an `emergency_category` entity.
@@ -14,6 +19,7 @@ detector alone does not import Rasa.
 """
 
 import logging
+import os
 import re
 import threading
 import unicodedata
@@ -22,6 +28,9 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Pattern, Tuple
 
 import yaml
+
+from bot import self_harm_model
+from bot.channel_roles import is_staff_message
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +55,22 @@ _BOUNDARY = re.compile(
 _FRAGMENT_REF = re.compile(r"\{([A-Z_]+)\}")
 
 
+def fold(text: Any) -> str:
+    """The first step for the patterns and the learned second opinion alike: text from
+    anything (bytes decoded, non-text ''), bounded (a pasted document is read as its first and
+    last MAX_CHARS/2), NFKC-folded (styled phone letters become plain ones), lowercased, one
+    kind of apostrophe."""
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8", "replace")
+    if not isinstance(text, str) or not text:
+        return ""
+    if len(text) > MAX_CHARS:
+        half = MAX_CHARS // 2
+        text = text[:half] + "\n" + text[-half:]
+    text = unicodedata.normalize("NFKC", text).lower()
+    return _APOSTROPHES.sub("'", text)
+
+
 class LexiconError(ValueError):
     """emergency.yml cannot be used; the message names the entry to fix."""
 
@@ -55,6 +80,10 @@ class EmergencyMatch:
     category: str
     rule: str  # which entry fired, e.g. "cardiac.patterns[0]": for audits, never text
     matched: str  # the normalised words that fired (tests and the evaluation only)
+    score: Optional[float] = None  # the learned second opinion's probability, when it fired
+
+
+LEARNED_RULE = "learned_second_opinion"
 
 
 @dataclass(frozen=True)
@@ -246,15 +275,7 @@ class Lexicon:
 
     def normalise(self, text: Any) -> str:
         """Lowercase words and clause breaks (" , ") with typos and SMS spelling resolved."""
-        if isinstance(text, (bytes, bytearray)):
-            text = bytes(text).decode("utf-8", "replace")
-        if not isinstance(text, str) or not text:
-            return ""
-        if len(text) > MAX_CHARS:
-            half = MAX_CHARS // 2
-            text = text[:half] + "\n" + text[-half:]
-        text = unicodedata.normalize("NFKC", text).lower()
-        text = _APOSTROPHES.sub("'", text)
+        text = fold(text)
         text = re.sub(r"\bod'?d\b", "overdosed", text)  # "he od'd"
         text = re.sub(r"'ll\b", " will", text)
         text = re.sub(r"'ve\b", " have", text)
@@ -376,9 +397,29 @@ def load_lexicon(path: Optional[Path] = None) -> Lexicon:
         return lexicon
 
 
-def detect_emergency(text: Any, lexicon: Optional[Lexicon] = None) -> Optional[EmergencyMatch]:
-    """The emergency a message describes, or None. Never raises on odd input."""
-    return (lexicon or load_lexicon()).detect(text)
+def second_opinion_enabled() -> bool:
+    return os.environ.get("SAFETY_SECOND_OPINION", "on").strip().lower() not in (
+        "off", "0", "false", "no")
+
+
+def detect_emergency(
+    text: Any, lexicon: Optional[Lexicon] = None, second_opinion: Optional[bool] = None,
+) -> Optional[EmergencyMatch]:
+    """The emergency a message describes, or None. Never raises on odd input.
+
+    The patterns decide first; only when they find nothing is the learned self-harm model
+    asked (unless `second_opinion` is False, or None and SAFETY_SECOND_OPINION=off).
+    """
+    found = (lexicon or load_lexicon()).detect(text)
+    if found is not None:
+        return found
+    if not (second_opinion_enabled() if second_opinion is None else second_opinion):
+        return None
+    score = self_harm_model.second_opinion(text)
+    if score is None or score < self_harm_model.THRESHOLD:
+        return None
+    # No span to report: a learned score has no "words that fired", and none are kept.
+    return EmergencyMatch("self_harm", LEARNED_RULE, "", score)
 
 
 def emergency_reply(category: Optional[str], lexicon: Optional[Lexicon] = None) -> str:
@@ -395,8 +436,8 @@ def _build_rasa_component() -> type:
     from rasa.engine.storage.resource import Resource
     from rasa.engine.storage.storage import ModelStorage
     from rasa.shared.nlu.constants import (
-        ENTITIES, INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY,
-        TEXT,
+        ENTITIES, INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, METADATA,
+        PREDICTED_CONFIDENCE_KEY, TEXT,
     )
     from rasa.shared.nlu.training_data.message import Message
 
@@ -417,6 +458,9 @@ def _build_rasa_component() -> type:
             self.content_path = Path(config["content_path"]) if config.get("content_path") \
                 else CONTENT_PATH
             load_lexicon(self.content_path)  # fail at startup, not on a patient's message
+            if second_opinion_enabled():
+                # Train it now (about a second) rather than on a patient's first message.
+                self_harm_model.load()
 
         @classmethod
         def create(
@@ -435,8 +479,13 @@ def _build_rasa_component() -> type:
 
         def _interrupt(self, message: Message) -> None:
             text = message.get(TEXT)
+            # Staff in Slack ask about policy in the words patients use in a crisis ("pt says
+            # she wants to hurt herself, what's the protocol"), and the learned model, trained
+            # on patient messages, flagged ordinary staff questions too: patterns only there.
+            patients_only = not is_staff_message(message.get(METADATA))
             try:
-                found = detect_emergency(text, load_lexicon(self.content_path))
+                found = detect_emergency(text, load_lexicon(self.content_path),
+                                         second_opinion=None if patients_only else False)
             except Exception:  # noqa: BLE001 -- a bug here must not drop the message
                 logger.exception("Emergency detector failed; message left to the classifier.")
                 return

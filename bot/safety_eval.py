@@ -8,6 +8,12 @@ second_wave.yml was written after the patterns were first frozen, as a check on 
 not tuned for; third_wave.yml, crisis_wave.yml and fourth_wave.yml likewise, in session 11
 (each records its first run at its top).
 
+The layer measured is the whole of `detect_emergency`: the patterns plus the learned self-harm
+second opinion (bot/self_harm_model.py), which is trained on the self-harm and routine
+messages of these scored sets, so on them its figures are in-sample. Sets it never saw
+measure it: `--set holdout` and `--set holdout2` (held-out self-harm messages) and
+`--set nlu-test` (the NLU test set's non-emergency messages, false alarms only). A summary line gives the patterns alone too.
+
 Prints recall per category, the false-alarm rate, every miss and false alarm, and the
 time per message; exits 1 when a target is missed, 2 when the data cannot be read.
 """
@@ -22,10 +28,16 @@ from typing import Dict, List, Optional, Tuple
 
 import yaml
 
-from bot.safety import CATEGORIES, EmergencyMatch, Lexicon, load_lexicon
+from bot import self_harm_model
+from bot.safety import (
+    CATEGORIES, LEARNED_RULE, EmergencyMatch, Lexicon, detect_emergency, load_lexicon,
+)
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "tests" / "safety_eval"
+NLU_TEST_PATH = Path(__file__).resolve().parent.parent / "tests" / "nlu" / "test_nlu.yml"
 MAX_FALSE_ALARM_RATE = 0.02
+# Self-harm messages nobody tuned on (session 11, session 12); never in "all".
+HOLDOUT_FILES = {"holdout": "holdout_self_harm.yml", "holdout2": "holdout2_self_harm.yml"}
 # Which fixed reply a category gets: the crisis line, Poison Control, or the 911 reply.
 REPLY_KIND = {"self_harm": "988", "overdose_poisoning": "poison control"}
 
@@ -45,14 +57,26 @@ def load_sets(
 
     "first": emergencies.yml + routine.yml, written before the patterns; "second":
     second_wave.yml, written after they were first frozen; "third", "crisis" and
-    "fourth": the session-11 waves; "tuning": the development list; "holdout": held-out
-    self-harm messages, measured only on request (not in "all").
+    "fourth": the session-11 waves; "tuning": the development list; "holdout" and "holdout2":
+    held-out self-harm messages, measured only on request (not in "all"); "nlu-test": the NLU test
+    set's messages of every intent but `emergency`, as routine messages by intent.
     """
+    if which == "nlu-test":
+        from bot.self_harm_model import EXCLUDED_INTENTS
+
+        by_intent: Dict[str, List[str]] = defaultdict(list)
+        for block in _read(NLU_TEST_PATH).get("nlu") or []:
+            intent = str(block.get("intent") or "")
+            if intent and intent.split("/")[0] not in EXCLUDED_INTENTS:
+                by_intent[intent] += [line.strip()[2:] for line in
+                                      str(block.get("examples") or "").splitlines()
+                                      if line.strip().startswith("- ")]
+        return {}, dict(by_intent), []
     if which == "tuning":
         data = _read(data_dir / "tuning.yml")
         return data["emergencies"], {"tuning": data["routine"]}, []
-    if which == "holdout":  # measured on request only, never part of "all"
-        data = _read(data_dir / "holdout_self_harm.yml")
+    if which in HOLDOUT_FILES:  # measured on request only, never part of "all"
+        data = _read(data_dir / HOLDOUT_FILES[which])
         return data["emergencies"], data["routine"], []
     safety_net: List[str] = []  # firing is acceptable either way; reported, not scored
     emergencies: Dict[str, List[str]] = defaultdict(list)
@@ -90,16 +114,23 @@ def load_sets(
 
 
 def evaluate(lexicon: Lexicon, emergencies: Dict[str, List[str]],
-             routine: Dict[str, List[str]], safety_net: Optional[List[str]] = None) -> dict:
+             routine: Dict[str, List[str]], safety_net: Optional[List[str]] = None,
+             second_opinion: bool = True) -> dict:
+    """The layer's figures; `second_opinion=False` measures the patterns alone."""
     timings: List[float] = []
+
+    def detect(text: str) -> Optional[EmergencyMatch]:
+        return detect_emergency(text, lexicon, second_opinion=second_opinion)
 
     def timed(text: str) -> Optional[EmergencyMatch]:
         started = time.perf_counter()
-        found = lexicon.detect(text)
+        found = detect(text)
         timings.append(time.perf_counter() - started)
         return found
 
-    lexicon.detect("warm up")
+    detect("warm up")
+    if second_opinion:
+        self_harm_model.load()  # trains the second opinion (about a second) outside the timings
     per_category = {}
     misses, wrong_reply = [], []
     agreement = Counter()
@@ -133,11 +164,13 @@ def evaluate(lexicon: Lexicon, emergencies: Dict[str, List[str]],
 
     big = ("my appointment notes " * 5000)[:100_000] + " i cant breathe"
     started = time.perf_counter()
-    big_found = lexicon.detect(big)
+    big_found = detect(big)
     big_ms = (time.perf_counter() - started) * 1000
 
     emergency_total = sum(total for _, total in per_category.values())
+    self_harm_missed_988 = sum(1 for w in wrong_reply if w[0] == "self_harm" and not w[3])
     return {
+        "self_harm_988": per_category.get("self_harm", (0, 0))[0] - self_harm_missed_988,
         "per_category": per_category,
         "misses": misses,
         "wrong_reply": wrong_reply,
@@ -149,7 +182,7 @@ def evaluate(lexicon: Lexicon, emergencies: Dict[str, List[str]],
         "recall": (emergency_total - len(misses)) / max(1, emergency_total),
         "false_alarm_rate": len(false_alarms) / max(1, routine_total),
         "ms_mean": statistics.mean(timings) * 1000,
-        "ms_p99": sorted(timings)[int(len(timings) * 0.99) - 1] * 1000,
+        "ms_p99": sorted(timings)[max(0, int(len(timings) * 0.99) - 1)] * 1000,
         "ms_max": max(timings) * 1000,
         "ms_100kb": big_ms,
         "fires_on_100kb": big_found is not None,
@@ -170,6 +203,18 @@ def targets_met(result: dict) -> List[str]:
             f"{MAX_FALSE_ALARM_RATE:.0%})"
         )
     return failures
+
+
+def summary(result: dict) -> str:
+    """One line: emergencies caught, self-harm caught and given 988, false alarms."""
+    self_harm = result["per_category"].get("self_harm", (0, 0))
+    line = (f"caught {result['emergency_total'] - len(result['misses'])}/"
+            f"{result['emergency_total']}")
+    if self_harm[1]:
+        line += (f"; self-harm caught {self_harm[0]}/{self_harm[1]}, with the 988 line "
+                 f"{result['self_harm_988']}/{self_harm[1]}")
+    return line + (f"; false alarms {len(result['false_alarms'])}/{result['routine_total']} "
+                   f"({result['false_alarm_rate']:.1%})")
 
 
 def report(result: dict) -> None:
@@ -203,7 +248,8 @@ def report(result: dict) -> None:
     if result["false_alarms"]:
         print("\nFalse alarms:")
         for group, text, found in result["false_alarms"]:
-            print(f"  [{group} -> {found.category} via {found.rule}: '{found.matched}'] {text}")
+            fired = f"score {found.score:.2f}" if found.score is not None else f"'{found.matched}'"
+            print(f"  [{group} -> {found.category} via {found.rule}: {fired}] {text}")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -213,7 +259,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--content", type=Path, default=None, help="another emergency.yml")
     parser.add_argument("--set", dest="which",
                         choices=("all", "first", "second", "third", "crisis", "fourth", "tuning",
-                                 "holdout"),
+                                 "holdout", "holdout2", "nlu-test"),
                         default="all", help="which messages to run (default: all)")
     parser.add_argument("--no-assert", action="store_true", help="report only; always exit 0")
     args = parser.parse_args(argv)
@@ -223,8 +269,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (OSError, ValueError, KeyError, yaml.YAMLError) as error:
         print(f"Cannot run the safety evaluation: {error}", file=sys.stderr)
         return 2
+    patterns_alone = evaluate(lexicon, emergencies, routine, safety_net, second_opinion=False)
     result = evaluate(lexicon, emergencies, routine, safety_net)
     report(result)
+    learned = sum(1 for _, _, f in result["false_alarms"] if f.rule == LEARNED_RULE)
+    print(f"\nPatterns alone:             {summary(patterns_alone)}")
+    print(f"With the second opinion:    {summary(result)} ({learned} of those false alarms "
+          "from the second opinion)")
+    if args.which not in (*HOLDOUT_FILES, "nlu-test"):
+        print("  (the second opinion was trained on this set's self-harm and routine messages: "
+              "in-sample; --set holdout, holdout2 and nlu-test measure it)")
     failures = targets_met(result)
     if failures:
         print("\nFAILED: " + "; ".join(failures))

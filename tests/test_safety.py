@@ -9,8 +9,9 @@ import time
 import pytest
 import yaml
 
-from bot import safety_eval
+from bot import safety_eval, self_harm_model
 from bot.safety import (
+    LEARNED_RULE,
     CONTENT_PATH,
     Lexicon,
     LexiconError,
@@ -119,7 +120,23 @@ def test_emergencies_are_caught_with_their_category(text, category):
     ],
 )
 def test_routine_messages_do_not_fire(text):
-    assert detect_emergency(text) is None
+    assert detect_emergency(text, second_opinion=False) is None  # the patterns alone
+    if text not in SECOND_OPINION_FALSE_ALARMS:
+        assert detect_emergency(text) is None
+
+
+# The learned second opinion (bot/self_harm_model.py) fires on these: "going to jump" and
+# "saying goodbye" weigh heavily in its self-harm examples. They get the self-harm reply (988,
+# and 911 if in danger). Left visible rather than trained away, so that the list above stays a
+# test of messages the model has not seen; the test below keeps this list true.
+SECOND_OPINION_FALSE_ALARMS = {
+    "i'm going to jump on the call at 3",
+    "my dr is retiring and shes saying goodbye to patients",
+}
+
+
+def test_the_known_second_opinion_false_alarms_still_fire():
+    assert all(self_harm_model.fires(text) for text in SECOND_OPINION_FALSE_ALARMS)
 
 
 @pytest.mark.parametrize(
@@ -352,3 +369,154 @@ def test_unsure_classifier_only_emergency_is_demoted_but_a_confident_one_is_kept
         "name": "inform", "confidence": 0.2}
     assert demote_unconfirmed_emergency({"name": "emergency", "confidence": 0.95}, ranking) is None
     assert demote_unconfirmed_emergency({"name": "greet", "confidence": 0.5}, ranking) is None
+
+
+# -- the learned self-harm second opinion (bot/self_harm_model.py) --------------------------
+
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Rewordings of training messages ("was gonna ask for my refill but nvm, i wont be
+        # here to take them", "left notes for my mom...", "cant do this one more day. tonight
+        # im ending it") that no pattern matches. Of six such rewordings the patterns missed,
+        # the model caught four; it missed "tell dr fakeface thanks for everything, this is
+        # goodbye" (0.22) and "can u cancel my appt next month, i wont need it after this
+        # weekend" (0.53 then; the threshold has since moved from 0.60 to 0.47).
+        "wont need my refill, ive decided tonight is it",
+        "left a note for my brother on the table, tell him im sorry",
+        "i dont see a way out and tonight im done",
+    ],
+)
+def test_the_second_opinion_catches_indirect_self_harm_the_patterns_miss(text):
+    assert detect_emergency(text, second_opinion=False) is None  # the patterns alone miss it
+    found = detect_emergency(text)
+    assert found is not None and found.category == "self_harm"
+    assert found.rule == LEARNED_RULE and found.matched == ""  # no words kept to log
+    assert "988" in emergency_reply(found.category)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "this is my last msg, thank u for trying to help me all this time",
+        "bought a rope today and its not for camping",
+        "gave my cat to my neighbor and my guitar to my brother, wont need them where im going",
+        "can u cancel my appt next week, i wont need it after tonight",
+        "i wrote letters to my kids already. just need to work up the nerve",
+    ],
+)
+def test_with_no_self_harm_patterns_the_second_opinion_still_gives_988(text):
+    data = _content()
+    data["categories"]["self_harm"] = {}
+    without_self_harm_patterns = Lexicon(data)
+    found = detect_emergency(text, without_self_harm_patterns)
+    assert found is not None and found.rule == LEARNED_RULE
+    assert "988" in without_self_harm_patterns.reply(found.category)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can i book a physical next week",
+        "i need a refill on my lisinopril",
+        "what are your hours on saturday",
+        "thanks, that's all i needed",
+        "cancel my appointment, i'm feeling better so i won't need it",
+        "im done with my antibiotics, do i need a follow up",
+        "i'm tired all the time lately, can i get bloodwork",
+        "goodbye, thank you",
+    ],
+)
+def test_the_second_opinion_stays_quiet_on_ordinary_messages(text):
+    assert not self_harm_model.fires(text)
+    assert detect_emergency(text) is None
+
+
+def test_the_second_opinion_never_replaces_a_pattern_match():
+    found = detect_emergency("took the whole bottle")
+    assert found.category == "overdose_poisoning" and found.rule != LEARNED_RULE
+
+
+def test_patterns_only_when_switched_off(monkeypatch):
+    text = "i dont see a way out and tonight im done"
+    assert detect_emergency(text, second_opinion=False) is None
+    monkeypatch.setenv("SAFETY_SECOND_OPINION", "off")
+    assert detect_emergency(text) is None
+    monkeypatch.setenv("SAFETY_SECOND_OPINION", "on")
+    assert detect_emergency(text) is not None
+
+
+@pytest.mark.parametrize(
+    "odd", [None, "", "   ", "🙂🙂🙂", "😭" * 500, "a" * 10_000, "i want to die " * 1_000,
+            b"\xff\xfe\x00\x01", 12345, ["a list"], "\x00" * 1000, "𝐢 𝐰𝐚𝐧𝐭 𝐭𝐨 𝐝𝐢𝐞"],
+)
+def test_the_second_opinion_never_raises(odd):
+    score = self_harm_model.second_opinion(odd)
+    assert score is None or 0.0 <= score <= 1.0
+    assert isinstance(self_harm_model.fires(odd), bool)
+
+
+def test_a_broken_model_leaves_the_patterns_working_and_logs_no_message_text(monkeypatch, caplog):
+    def broken(_text):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(self_harm_model, "_scorer", broken)
+    secret = "sentinel words tonight im done"
+    assert self_harm_model.second_opinion(secret) is None
+    assert detect_emergency(secret) is None
+    assert detect_emergency("i want to kill myself").category == "self_harm"
+    assert "RuntimeError" in caplog.text and "sentinel" not in caplog.text
+
+
+def test_the_fast_scorer_gives_the_pipelines_probabilities():
+    texts, _ = self_harm_model.training_data()
+    sample = texts[::25] + ["", "ok", "i wont need my refills after tonight"]
+    pipeline = self_harm_model.new_classifier().fit(*self_harm_model.training_data())
+    scorer = self_harm_model.Scorer(pipeline)
+    expected = pipeline.predict_proba(sample)[:, 1]
+    assert [round(scorer(t), 6) for t in sample] == [round(float(p), 6) for p in expected]
+
+
+def test_the_held_out_and_nlu_test_messages_are_not_training_data():
+    """Those sets measure the second opinion on messages it never saw; training on them
+    (or choosing the threshold on them) would make their figures meaningless."""
+    training, _ = self_harm_model.training_data()
+    held = []
+    for name in safety_eval.HOLDOUT_FILES:
+        held_em, held_routine, _ = safety_eval.load_sets(safety_eval.DATA_DIR, name)
+        held += [m for ms in held_em.values() for m in ms] + [m for ms in held_routine.values() for m in ms]
+    _, nlu_test, _ = safety_eval.load_sets(safety_eval.DATA_DIR, "nlu-test")
+    nlu_texts = [m for ms in nlu_test.values() for m in ms]
+    assert len(held) >= 160 and len(nlu_texts) >= 300
+    prepared = {self_harm_model.prepare(t) for t in held + nlu_texts}
+    assert not prepared & set(training)
+    examples = self_harm_model.EXAMPLES_PATH.read_text(encoding="utf-8")
+    assert "holdout_self_harm.yml" in examples  # the header says it is left out, and why
+
+
+@pytest.mark.parametrize("text", ["end it", "end this", "myself", "dont want to anymore"])
+def test_short_form_answers_are_left_to_the_patterns(text):
+    # Bare answers inside a form were most of the model's false alarms; every short self-harm
+    # example is a pattern already ("i want to die").
+    assert self_harm_model.second_opinion(text) is None
+    assert detect_emergency(text) is None
+
+
+def test_on_the_staff_channel_only_the_patterns_flag_an_emergency():
+    """Staff ask about policy in crisis words; the learned model is for patient messages."""
+    from rasa.shared.nlu.training_data.message import Message
+
+    from bot.safety import EmergencyInterrupt
+
+    component = EmergencyInterrupt(EmergencyInterrupt.get_default_config())
+    learned_only = "i dont see a way out and tonight im done"
+    patient = Message(data={"text": learned_only})
+    staff = Message(data={"text": learned_only, "metadata": {"channel_role": "staff"}})
+    staff_pattern = Message(data={"text": "caller says her husband is having a seizure",
+                                  "metadata": {"channel_role": "staff"}})
+    component.process([patient, staff, staff_pattern])
+    assert patient.get("intent")["name"] == "emergency"
+    assert (staff.get("intent") or {}).get("name") != "emergency"
+    assert staff_pattern.get("intent")["name"] == "emergency"
