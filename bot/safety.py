@@ -482,10 +482,10 @@ def _build_rasa_component() -> type:
             # Staff in Slack ask about policy in the words patients use in a crisis ("pt says
             # she wants to hurt herself, what's the protocol"), and the learned model, trained
             # on patient messages, flagged ordinary staff questions too: patterns only there.
-            patients_only = not is_staff_message(message.get(METADATA))
+            from_staff = is_staff_message(message.get(METADATA))
             try:
                 found = detect_emergency(text, load_lexicon(self.content_path),
-                                         second_opinion=None if patients_only else False)
+                                         second_opinion=False if from_staff else None)
             except Exception:  # noqa: BLE001 -- a bug here must not drop the message
                 logger.exception("Emergency detector failed; message left to the classifier.")
                 return

@@ -12,7 +12,8 @@ The layer measured is the whole of `detect_emergency`: the patterns plus the lea
 second opinion (bot/self_harm_model.py), which is trained on the self-harm and routine
 messages of these scored sets, so on them its figures are in-sample. Sets it never saw
 measure it: `--set holdout` and `--set holdout2` (held-out self-harm messages) and
-`--set nlu-test` (the NLU test set's non-emergency messages, false alarms only). A summary line gives the patterns alone too.
+`--set nlu-test` (the NLU test set's non-emergency messages, false alarms only). A summary
+line gives the patterns alone too.
 
 Prints recall per category, the false-alarm rate, every miss and false alarm, and the
 time per message; exits 1 when a target is missed, 2 when the data cannot be read.
@@ -62,12 +63,10 @@ def load_sets(
     set's messages of every intent but `emergency`, as routine messages by intent.
     """
     if which == "nlu-test":
-        from bot.self_harm_model import EXCLUDED_INTENTS
-
         by_intent: Dict[str, List[str]] = defaultdict(list)
         for block in _read(NLU_TEST_PATH).get("nlu") or []:
             intent = str(block.get("intent") or "")
-            if intent and intent.split("/")[0] not in EXCLUDED_INTENTS:
+            if intent and intent.split("/")[0] not in self_harm_model.EXCLUDED_INTENTS:
                 by_intent[intent] += [line.strip()[2:] for line in
                                       str(block.get("examples") or "").splitlines()
                                       if line.strip().startswith("- ")]
