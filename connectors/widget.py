@@ -15,6 +15,9 @@ patient saying what to do next; nothing here answers with a stack trace.
 
 The transcript kept for replay lives in this process's memory only (like Rasa's in-memory
 tracker store) and is dropped when the conversation has been idle for the token lifetime.
+So does the rate limit. With several workers the load balancer must keep a browser on one
+worker (sticky sessions, README "Channels"); a reload that lands elsewhere starts with an
+empty transcript on screen, though the conversation itself (Rasa's tracker) carries on.
 
 Origins: WIDGET_ALLOWED_ORIGINS (comma-separated, exact scheme://host[:port]) replaces the
 default of this server's own origin plus http://localhost:PORT and http://127.0.0.1:PORT.
