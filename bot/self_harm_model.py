@@ -46,14 +46,14 @@ EXCLUDED_INTENTS = {"emergency"}
 # Chosen on training data and the near-miss list of tests/test_safety.py only, never on a
 # held-out set: the lowest threshold whose out-of-fold false alarms in stratified 5-fold
 # cross-validation stay at or below 0.5% (`python -m bot.self_harm_model --cv`, 2026-11-27:
-# 116 positives, 2,338 negatives, messages under MIN_WORDS scored 0 as in use) gives 0.47;
-# raised to 0.52 so that no ordinary message of that list fires beyond the two it documents
-# ("can i get something so i dont wake up at 3am every night" scores 0.51). At 0.52: 91/116
-# positives out of fold (78.4%), 9/2,338 negatives (0.38%); at 0.47: 93, 11; at 0.60: 86, 7.
+# 116 positives, 2,348 negatives, messages under MIN_WORDS scored 0 as in use), provided no
+# ordinary message of that list fires beyond the two it documents (the highest other, "can i
+# get something so i dont wake up at 3am every night", scores 0.52). At 0.56: 89/116
+# positives out of fold (76.7%), 10/2,348 negatives (0.43%); at 0.50: 93, 15; at 0.60: 85, 8.
 # Out-of-fold recall is of messages the patterns already catch (they were written from them):
 # it says how the model does on phrasing it has not seen, not what it adds. The held-out sets
 # (tests/safety_eval/holdout*.yml) measure that. Re-run after adding data.
-THRESHOLD = 0.52
+THRESHOLD = 0.56
 CV_FOLDS = 5
 MIN_WORDS = 5
 MAX_CV_FALSE_ALARM_RATE = 0.005
