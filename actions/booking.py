@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
 
@@ -35,6 +35,7 @@ from actions.practice.clinic import opening_hours
 from actions.practice.port import AppointmentNotChangeable, NotFound, PatientBusy, SlotUnavailable
 from actions.scheduling import (
     TimePreference,
+    clock_label,
     filter_slots,
     parse_choice,
     parse_time_preference,
@@ -48,6 +49,9 @@ logger = logging.getLogger(__name__)
 OFFERS_PER_PAGE = 3
 # How far to look for the nearest alternatives when the asked-for range has nothing.
 ALTERNATIVE_HORIZON = timedelta(days=21)
+# A per-day bound on free slots far above a real clinic day (3 clinicians on a 15-minute grid
+# give about 100), so a range's free-slot query is never cut short.
+SLOTS_PER_DAY_BOUND = 2_000
 FORM_SLOTS = (
     "appointment_for", "subject_patient_id", "visit_type", "provider_pref", "time_preference",
     "offered_slots", "offer_page", "slot_choice", "booking_confirmed", "appointment_choice",
@@ -68,7 +72,7 @@ def _offer_line(slot) -> str:
     return f"{slot_label(slot, practice_tz())} with {slot.provider_name} at {slot.location_name}"
 
 
-async def _closed_reasons(pref: TimePreference) -> List[str]:
+async def _closed_reasons(pref: TimePreference, now: datetime) -> List[str]:
     """Why the asked-for dates have no times: closures and days the clinic never opens."""
     reasons = []
     closures = await get_practice_system().closures(pref.start_date, pref.end_date)
@@ -83,7 +87,37 @@ async def _closed_reasons(pref: TimePreference) -> List[str]:
     shut = sorted(d for d in asked if hours[d] is None)
     if shut and len(shut) == len(asked):
         reasons.append("we're closed on " + " and ".join(WEEKDAYS[d] for d in shut))
+        return reasons
+    # Open on those days, but not at the asked time of day (or no longer today): say the
+    # hours rather than "everything is booked".
+    days = [pref.start_date + timedelta(days=i) for i in range(min(span, 14))]
+    days = [d for d in days if d.weekday() in asked and d.weekday() not in pref.excluded_weekdays
+            and hours[d.weekday()] is not None]
+    if days and not any(_open_in_window(d, hours[d.weekday()], pref, now) for d in days):
+        if days == [now.date()] and now.time().replace(tzinfo=None) >= hours[now.weekday()][1]:
+            reasons.append(f"we've closed for today (we're open until {clock_label(hours[now.weekday()][1])})")
+        else:
+            by_hours: Dict[Tuple[time, time], List[str]] = {}
+            for weekday in sorted({d.weekday() for d in days}):
+                by_hours.setdefault(hours[weekday], []).append(WEEKDAYS[weekday])
+            reasons.append("we aren't open then: we're open " + "; ".join(
+                f"{clock_label(opens)} to {clock_label(closes)} on {_and_list(names)}"
+                for (opens, closes), names in by_hours.items()))
     return reasons
+
+
+def _and_list(items: List[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _open_in_window(day: date, hours: Tuple[time, time], pref: TimePreference, now: datetime) -> bool:
+    """Whether the clinic is open on `day` at some time the patient asked for (after now)."""
+    opens, closes = hours
+    start = max(opens, pref.earliest_time or opens)
+    if day == now.date():
+        start = max(start, now.time().replace(tzinfo=None))
+    end = min(closes, pref.latest_time or closes)
+    return start < end
 
 
 async def find_offers(
@@ -113,13 +147,17 @@ async def find_offers(
     busy = [(a.starts_at, a.ends_at) for a in upcoming if a.id != moving]
 
     async def free_slots(start, end):
-        free = await practice.free_slots(visit_type_id, start, end, provider_id=provider_id)
+        # Every free slot of the range, not the port's default first 200 (about two days for
+        # three clinicians): the weekday and time-of-day filters run after, and "Thursdays"
+        # must not come back empty because Thursday lay past the 200th slot.
+        limit = SLOTS_PER_DAY_BOUND * max(1, (end - start).days + 1)
+        free = await practice.free_slots(visit_type_id, start, end, provider_id=provider_id, limit=limit)
         return [s for s in free if not any(s.starts_at < b_end and b_start < s.ends_at for b_start, b_end in busy)]
 
     note = None
+    matching: List[Any] = []
     if pref.in_past:
         note = f"{pref.label} has already passed, so here are the nearest times from today."
-        matching: List[Any] = []
     else:
         start = max(datetime.combine(pref.start_date, time.min, tz), now)
         end = datetime.combine(pref.end_date + timedelta(days=1), time.min, tz)
@@ -130,7 +168,7 @@ async def find_offers(
         if matching:
             note = f"Those were all the free times for {pref.label}. Here are the next ones after that:"
         else:
-            reasons = await _closed_reasons(pref)
+            reasons = await _closed_reasons(pref, now)
             why = "; ".join(reasons) if reasons else f"everything {pref.label} is booked"
             note = f"Sorry, {why}. The nearest free times are:"
     # Nearest alternatives, same time of day if possible, otherwise any time: from today for
@@ -147,8 +185,17 @@ async def find_offers(
         if (pref.earliest_time is None or s.starts_at.astimezone(tz).time() >= pref.earliest_time)
         and (pref.latest_time is None or s.starts_at.astimezone(tz).time() < pref.latest_time)
     ]
-    offers = pick_offers(same_time or free, skip=0, n=OFFERS_PER_PAGE, tz=tz)
+    # "None of these" pages on through the alternatives too, after the pages the asked-for
+    # range used (each of its free times is shown exactly once, three to a page).
+    range_pages = -(-len(matching) // OFFERS_PER_PAGE)
+    alternative_page = max(0, page - range_pages)
+    offers = pick_offers(same_time or free, skip=alternative_page * OFFERS_PER_PAGE, n=OFFERS_PER_PAGE, tz=tz)
     if not offers:
+        if alternative_page:
+            return [], (
+                "Those were all the free times I can see for now. Please try another day or "
+                f"time, or call us on {clinic()['phone_display']} and the team will find you a time."
+            )
         return [], (
             "I couldn't find any free times in the next few weeks. Please call us on "
             f"{clinic()['phone_display']} and the team will find you a time."
@@ -309,6 +356,17 @@ class ValidateBookingForm(_OfferingForm):
         if text in ("any", "anyone", "no preference", "none", "dont mind", "don t mind", "doesn t matter", "whoever", "first available", "0"):
             return {"provider_pref": "any"}
         providers = await get_practice_system().providers(int(tracker.get_slot("visit_type")))
+        # The list is numbered "0. No preference", "1. <first clinician>", ... (an SMS patient
+        # types the number): read a number against that list, not best_match's 1-based one.
+        number = re.fullmatch(r"(?:option |number |no |#)?(\d{1,2})", text)
+        if number:
+            n = int(number.group(1))
+            if n == 0:
+                return {"provider_pref": "any"}
+            if n <= len(providers):
+                return {"provider_pref": str(providers[n - 1].id)}
+            dispatcher.utter_message(text=f"Please pick a number from 0 to {len(providers)}, or say \"no preference\".")
+            return {"provider_pref": None}
         options = [("no preference", "any")] + [(p.display_name, str(p.id)) for p in providers]
         chosen = best_match(re.sub(r"^(dr|doctor|nurse|np)\s+", "", text), options) or best_match(text, options)
         if chosen is None:

@@ -191,7 +191,7 @@ def _clock(hour: str, minute: Optional[str], meridiem: Optional[str], short: Opt
     return time(h, m)
 
 
-def _clock_label(moment: time) -> str:
+def clock_label(moment: time) -> str:
     if moment == time(12, 0):
         return "noon"
     hour = moment.strftime("%I").lstrip("0")
@@ -286,14 +286,14 @@ def _time_window(text: str) -> Tuple[_TimeWindow, str]:
                 if start is None:
                     continue
                 tighten(start, end)
-                bounds.append(f"between {_clock_label(start)} and {_clock_label(end)}")
+                bounds.append(f"between {clock_label(start)} and {clock_label(end)}")
             elif kind == "in_part":
                 mer = "am" if groups[4] == "morning" else "pm"
                 moment = _clock(groups[0], groups[1], mer, None)
                 if moment is None:
                     continue
                 tighten(moment, _shift(moment, 60))
-                bounds.append(f"at {_clock_label(moment)}")
+                bounds.append(f"at {clock_label(moment)}")
             else:
                 moment = _clock(*groups[:5]) if len(groups) >= 5 else _clock(*groups[:4])
                 if moment is None:
@@ -302,16 +302,16 @@ def _time_window(text: str) -> Tuple[_TimeWindow, str]:
                     if (groups[4:5] or [None])[0] in ("lunch", "lunchtime"):
                         moment = time(13, 0)  # "after lunch": lunch is 12-1 at most clinics
                     tighten(moment, None)
-                    bounds.append(f"after {_clock_label(moment)}")
+                    bounds.append(f"after {clock_label(moment)}")
                 elif kind == "before":
                     tighten(None, moment)
-                    bounds.append(f"before {_clock_label(moment)}")
+                    bounds.append(f"before {clock_label(moment)}")
                 elif kind == "around":
                     tighten(_shift(moment, -60), _shift(moment, 60))
-                    bounds.append(f"around {_clock_label(moment)}")
+                    bounds.append(f"around {clock_label(moment)}")
                 else:
                     tighten(moment, _shift(moment, 60))
-                    bounds.append(f"at {_clock_label(moment)}")
+                    bounds.append(f"at {clock_label(moment)}")
             text = _blank(text, match)
 
     # "tues pm", "fri am": SMS shorthand for afternoon/morning.
@@ -549,7 +549,8 @@ def _find_dates(text: str, now: datetime) -> Tuple[List[_Dates], Set[int], str]:
         end = today + timedelta(days=max(days - 1, 0))
         return _Dates(today, end, f"the next {match.group(1)} {unit}s" if amount != 1 else f"the next {unit}")
 
-    take(r"\b(?:within|in the next|over the next|during the next|sometime in the next|the next)\s+"
+    # "next 2 weeks" without "the" is a span from today too, not "in two weeks' time".
+    take(r"\b(?:within|in the next|over the next|during the next|sometime in the next|the next|next)\s+"
          + _NUMBER_RE + r"\s+(day|week|month)s?\b", within)
 
     def relative(match):
@@ -1021,7 +1022,7 @@ def pick_offers(slots: Sequence[Any], skip: int = 0, n: int = 3, tz: Optional[tz
 def slot_label(slot: Any, tz: Optional[tzinfo] = None) -> str:
     """'Tue 1 Dec, 2:30 pm' in the practice's time zone ('12 pm' rather than 'noon' in a list)."""
     local = _local(slot, tz)
-    clock = _clock_label(local.time().replace(tzinfo=None)).replace("noon", "12 pm")
+    clock = clock_label(local.time().replace(tzinfo=None)).replace("noon", "12 pm")
     return f"{local.strftime('%a')} {local.day} {local.strftime('%b')}, {clock}"
 
 

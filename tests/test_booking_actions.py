@@ -6,7 +6,7 @@ messages a patient would see.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, timezone
 
 import pytest
 from rasa_sdk.events import SlotSet
@@ -193,3 +193,79 @@ def test_times_that_clash_with_the_patients_own_appointment_are_not_offered_or_b
         assert not (starts < booked.ends_at and booked.starts_at < ends), offer
     assert messages[0] == "That time overlaps an appointment that is already booked, so I haven't booked it."
     assert slot_events(events)["booking_confirmed"] is None
+
+
+# -- found in review (session 12): what a patient would have noticed ----------------------
+
+
+def test_a_typed_number_picks_the_clinician_of_that_number(run):
+    # The list reads "0. No preference, 1. <first clinician>, ..."; SMS patients type the number.
+    async def scenario():
+        system = practice_module.get_practice_system()
+        vt = (await system.visit_types())[1]
+        providers = await system.providers(vt.id)
+        answers = {}
+        for typed in ("0", "1", "2", str(len(providers) + 1)):
+            t = tracker({"visit_type": str(vt.id)}, "provider_pref")
+            dispatcher = CollectingDispatcher()
+            result = await ValidateBookingForm().validate_provider_pref(typed, dispatcher, t, DOMAIN)
+            answers[typed] = (result["provider_pref"], [m["text"] for m in dispatcher.messages])
+        return providers, answers
+
+    providers, answers = run(scenario)
+    assert answers["0"][0] == "any"
+    assert answers["1"][0] == str(providers[0].id) and answers["2"][0] == str(providers[1].id)
+    too_big = answers[str(len(providers) + 1)]
+    assert too_big[0] is None and f"0 to {len(providers)}" in too_big[1][0]
+
+
+def _offers(run, *texts, page=0, at=None, monkeypatch=None):
+    """find_offers for each text with a fresh seeded database; `at` fixes the clock."""
+    import actions.booking as booking
+    from actions.common import practice_tz
+
+    async def scenario():
+        system = practice_module.get_practice_system()
+        if at is not None:
+            moment = at(practice_tz())
+            monkeypatch.setattr(booking, "now_local", lambda: moment)
+            system._clock = lambda: moment.astimezone(timezone.utc)
+        vt = (await system.visit_types())[1]
+        return [await booking.find_offers(text, vt.id, None, page) for text in texts]
+
+    return run(scenario)
+
+
+def test_a_weekday_two_weeks_out_is_offered_not_called_booked(run):
+    # The free-slot query used to stop at 200 slots (about two days), before any Thursday.
+    (offers, note), = _offers(run, "thursdays")
+    assert note is None and len(offers) == 3
+    assert {o.starts_at.astimezone(o.starts_at.tzinfo).weekday() for o in offers} == {3}
+
+
+def test_none_of_these_moves_on_through_the_alternatives(run):
+    first, second = _offers(run, "wednesday"), _offers(run, "wednesday", page=1)
+    (offers_0, note_0), = first
+    (offers_1, note_1), = second
+    assert "closed on Wednesdays" in note_0 and "closed on Wednesdays" in note_1
+    assert offers_0 and offers_1
+    assert {o.starts_at for o in offers_0}.isdisjoint({o.starts_at for o in offers_1})
+
+
+def test_asking_for_a_time_the_clinic_is_shut_says_the_hours_not_booked(run):
+    results = _offers(run, "saturday afternoon", "after 6pm")
+    (sat_offers, sat_note), (late_offers, late_note) = results
+    assert "we aren't open then" in sat_note and "on Saturdays" in sat_note and "booked" not in sat_note
+    assert "we aren't open then" in late_note and "booked" not in late_note
+    assert sat_offers and late_offers  # and the nearest free times follow
+
+
+def test_asking_for_today_after_closing_says_we_have_closed(run, monkeypatch):
+    def next_monday_evening(tz):
+        today = datetime.now(tz).date()
+        monday = today + timedelta(days=(7 - today.weekday()) % 7 or 7)
+        return datetime.combine(monday, time(18, 30), tz)
+
+    (offers, note), = _offers(run, "today", at=next_monday_evening, monkeypatch=monkeypatch)
+    assert note.startswith("Sorry, we've closed for today (we're open until 5 pm)")
+    assert offers and all(o.starts_at > next_monday_evening(o.starts_at.tzinfo) for o in offers)

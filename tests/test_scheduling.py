@@ -52,6 +52,9 @@ PREFERENCES = [
     ("the 14th", one_day(12, 14), ANY_TIME, None, set()),
     ("in two weeks", (d(12, 7), d(12, 13)), ANY_TIME, None, set()),
     ("in 2 wks", (d(12, 7), d(12, 13)), ANY_TIME, None, set()),
+    # "next 2 weeks" is a span from today, like "the next 2 weeks" (not "in 2 weeks")
+    ("any time next 2 weeks", (TODAY, d(12, 8)), ANY_TIME, None, set()),
+    ("sometime next 2 weeks", (TODAY, d(12, 8)), ANY_TIME, None, set()),
     ("any morning but Monday", HORIZON, MORNING, None, {MON}),
     ("tomorrow", one_day(11, 26), ANY_TIME, None, set()),
     ("this week", (TODAY, d(11, 29)), ANY_TIME, None, set()),
