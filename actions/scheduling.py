@@ -657,6 +657,74 @@ def _find_dates(text: str, now: datetime) -> Tuple[List[_Dates], Set[int], str]:
     return found, weekday_sets, text
 
 
+_RANGE_JOIN = r"\s*(?:-|to|through|thru|until|till|and)\s*"
+_ORDINAL = r"(\d{1,2})(?:st|nd|rd|th)"
+
+
+def _find_date_range(text: str, today: date) -> Tuple[Optional[_Dates], str]:
+    """A span between two calendar dates: "dec 14-18", "between 12/14 and 12/18", "the 14th
+    to the 18th", "from dec 14 to dec 18". Read before the time of day, which would otherwise
+    take "14-18" for 2 pm to 6 pm, and before single dates, which would keep only the ends."""
+    patterns = (
+        # month day - [month] day
+        (r"\b(?:between |from )?" + _MONTH_RE + r"\.? (?:the )?(\d{1,2})(?:st|nd|rd|th)?" + _RANGE_JOIN
+         + r"(?:" + _MONTH_RE.replace("(", "(?:", 1) + r"\.? )?(?:the )?(\d{1,2})(?:st|nd|rd|th)?\b(?![:/]|\s*(?:am|pm)\b)",
+         lambda g, m: (MONTH_WORDS[g[0]], int(g[1]), MONTH_WORDS.get(_second_month(m) or g[0]), int(g[2]))),
+        # m/d - m/d
+        (r"\b(?:between |from )?(\d{1,2})/(\d{1,2})" + _RANGE_JOIN + r"(\d{1,2})/(\d{1,2})\b(?!/)",
+         lambda g, m: (int(g[0]), int(g[1]), int(g[2]), int(g[3]))),
+        # the 14th - the 18th [of month]
+        (r"\b(?:between |from )?(?:the )?" + _ORDINAL + _RANGE_JOIN + r"(?:the )?" + _ORDINAL
+         + r"(?: (?:of )?" + _MONTH_RE + r")?\b",
+         lambda g, m: (MONTH_WORDS[g[2]] if g[2] else None, int(g[0]), MONTH_WORDS[g[2]] if g[2] else None, int(g[1]))),
+    )
+    for pattern, parts in patterns:
+        match = _rx(pattern).search(text)
+        if match is None:
+            continue
+        month1, day1, month2, day2 = parts(match.groups(), match)
+        span = _date_span(month1, day1, month2, day2, today)
+        if span is not None:
+            return span, _blank(text, match)
+    return None, text
+
+
+def _second_month(match: "re.Match[str]") -> Optional[str]:
+    """The month named after the join in "dec 28 - jan 3", if any."""
+    tail = match.string[match.start():match.end()]
+    names = _rx(r"\b" + _MONTH_RE + r"\b").findall(tail)
+    return names[1] if len(names) > 1 else None
+
+
+def _date_span(month1: Optional[int], day1: int, month2: Optional[int], day2: int, today: date) -> Optional[_Dates]:
+    """The span from the next such start date (this month's, for bare ordinals) to its end."""
+    def make(year: int, month: int, day: int) -> Optional[date]:
+        try:
+            return date(year, month, day)
+        except ValueError:
+            return None
+
+    if month1 is None:  # "the 14th to the 18th": this month, or next if it has passed
+        month1 = month2 = today.month
+        if make(today.year, month1, day2) is not None and date(today.year, month1, day2) < today:
+            month1 = month2 = today.month % 12 + 1
+    year = today.year
+    start = make(year, month1, day1)
+    if start is None:
+        return None
+    end = make(year + (1 if (month2, day2) < (month1, day1) else 0), month2, day2)
+    if end is None or end < start or (end - start).days > 62:
+        return None
+    if end < today:
+        if (today - end).days <= RECENT_PAST_DAYS:  # as for one date: that span, which has passed
+            return _Dates(start, end, _range_label(start, end), past=True)
+        start, end = make(year + 1, month1, day1), make(end.year + 1, month2, day2)
+        if start is None or end is None:
+            return None
+    label = _range_label(max(start, today), end)
+    return _Dates(max(start, today), end, label)
+
+
 def _bounded(day: date, past: bool, match: "re.Match[str]", today: date) -> _Dates:
     """A named day, or the range it bounds: "after the 10th", "from Dec 9", "by the 14th",
     "the week of Dec 7"."""
@@ -790,8 +858,11 @@ def parse_time_preference(text: str, now: datetime) -> Optional[TimePreference]:
 
     asap = bool(_ASAP_RE.search(normal))
     no_preference = bool(_NO_PREFERENCE_RE.search(normal))
+    span, normal = _find_date_range(normal, today)
     window, rest = _time_window(normal)
     dates, weekday_sets, rest = _find_dates(rest, now)
+    if span is not None:
+        dates.append(span)
     named_days, range_sets, excluded, rest = _find_weekdays(rest)
     weekday_sets |= range_sets
 

@@ -55,6 +55,13 @@ PREFERENCES = [
     # "next 2 weeks" is a span from today, like "the next 2 weeks" (not "in 2 weeks")
     ("any time next 2 weeks", (TODAY, d(12, 8)), ANY_TIME, None, set()),
     ("sometime next 2 weeks", (TODAY, d(12, 8)), ANY_TIME, None, set()),
+    # a span between two dates, not its two ends and not "2 pm to 6 pm"
+    ("dec 14-18", (d(12, 14), d(12, 18)), ANY_TIME, None, set()),
+    ("between 12/14 and 12/18", (d(12, 14), d(12, 18)), ANY_TIME, None, set()),
+    ("the 14th to the 18th", (d(12, 14), d(12, 18)), ANY_TIME, None, set()),
+    ("from dec 14 to dec 18", (d(12, 14), d(12, 18)), ANY_TIME, None, set()),
+    ("dec 14-18 in the morning", (d(12, 14), d(12, 18)), MORNING, None, set()),
+    ("dec 28 - jan 3", (d(12, 28), d(1, 3, 2027)), ANY_TIME, None, set()),
     ("any morning but Monday", HORIZON, MORNING, None, {MON}),
     ("tomorrow", one_day(11, 26), ANY_TIME, None, set()),
     ("this week", (TODAY, d(11, 29)), ANY_TIME, None, set()),
