@@ -75,10 +75,14 @@ def _offer_line(slot) -> str:
 async def _closed_reasons(pref: TimePreference, now: datetime) -> List[str]:
     """Why the asked-for dates have no times: closures and days the clinic never opens."""
     reasons = []
-    closures = await get_practice_system().closures(pref.start_date, pref.end_date)
+    practice = get_practice_system()
+    closures = await practice.closures(pref.start_date, pref.end_date)
+    names = {loc.id: loc.name for loc in await practice.locations()} if closures else {}
     for closure in closures:
         day = closure.date
-        reasons.append(f"we're closed on {day.strftime('%A')} {day.day} {day.strftime('%B')} ({closure.reason})")
+        # A closure of one site is not the whole practice being shut.
+        who = f"{names.get(closure.location_id, 'one of our locations')} is" if closure.location_id else "we're"
+        reasons.append(f"{who} closed on {day.strftime('%A')} {day.day} {day.strftime('%B')} ({closure.reason})")
     hours = opening_hours()
     span = (pref.end_date - pref.start_date).days + 1
     asked = {(pref.start_date + timedelta(days=i)).weekday() for i in range(min(span, 7))}
