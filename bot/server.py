@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 WIDGET_DIR = REPO_ROOT / "connectors" / "static"
 CREDENTIALS = REPO_ROOT / "bot" / "credentials.yml"
 OPEN_API_PATHS = ("/model/parse", "/version", "/status")
+# A chat message, an SMS webhook (a few kB) or a Slack event is far below this. A bigger body
+# on an open path is refused before anything parses it: parsing 90 MB of form data held the
+# whole server (every patient on every channel) for about 30 seconds.
+MAX_OPEN_BODY_BYTES = 256 * 1024
 
 
 def _is_open_path(path: str) -> bool:
@@ -64,6 +68,11 @@ def add_practice_routes(app: Sanic, settings: Settings) -> None:
     index_page = WIDGET_DIR / "index.html"
 
     async def guard_and_serve_root(request: Request):
+        if _is_open_path(request.path) and len(request.body or b"") > MAX_OPEN_BODY_BYTES:
+            return response.json(
+                {"error": "That message is too long. Please send a shorter one, or call the clinic."},
+                status=413,
+            )
         bind_request_text(request)
         path = request.path.rstrip("/") or "/"
         if path == "/" and request.method in ("GET", "HEAD"):

@@ -22,12 +22,14 @@ places and references only); "standard" = what the practice allows on its web ch
 
 Settings (environment): TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER (or
 TWILIO_MESSAGING_SERVICE_SID), SMS_PUBLIC_URL, SENDER_ID_SECRET, SMS_CARE_DETAIL,
-SMS_DEV_AUTH_TOKEN (development only), REDIS_URL (shared dedupe), VAR_DIR.
+SMS_DEV_AUTH_TOKEN (development only; with neither token set every request is refused),
+REDIS_URL (shared dedupe), VAR_DIR.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import logging
 import os
 from dataclasses import dataclass, field
@@ -63,12 +65,16 @@ logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_PATH = "/webhooks/sms/webhook"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-DEV_AUTH_TOKEN_DEFAULT = "dev-only-token"
 CARE_DETAIL_LEVELS = ("minimal", "standard")
 
 # Whole message, trimmed, any case (the carrier-standard keyword sets).
-OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+# Twilio's defaults, which follow the FCC's 2025 opt-out rule (REVOKE, OPTOUT, "OPT OUT").
+OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
+                              "OPTOUT", "OPT OUT"})
 OPT_IN_KEYWORDS = frozenset({"START", "UNSTOP"})
+# Twilio also opts a number back in on YES; for us YES is an ordinary answer unless the
+# sender is opted out.
+OPT_IN_WHEN_OPTED_OUT = frozenset({"YES"})
 HELP_KEYWORDS = frozenset({"HELP", "INFO"})
 
 
@@ -135,7 +141,7 @@ class SmsTexts:
 class SmsSettings:
     var_dir: Path
     public_url: str
-    signing_token: str
+    signing_token: Optional[str]
     using_dev_token: bool
     account_sid: Optional[str]
     auth_token: Optional[str]
@@ -162,9 +168,11 @@ class SmsSettings:
         return cls(
             var_dir=var_dir,
             public_url=env.get("SMS_PUBLIC_URL") or f"http://localhost:{port}{WEBHOOK_PATH}",
-            # Development only: without a real auth token, requests must still be signed
-            # (with this well-known token), so the signature path is exercised end to end.
-            signing_token=auth_token or env.get("SMS_DEV_AUTH_TOKEN") or DEV_AUTH_TOKEN_DEFAULT,
+            # Development only: without a real auth token, requests are signed with
+            # SMS_DEV_AUTH_TOKEN so the signature path is exercised end to end. With neither,
+            # there is no key and every request is refused: a built-in default would be a
+            # public key for anyone to drive the webhook with.
+            signing_token=auth_token or env.get("SMS_DEV_AUTH_TOKEN") or None,
             using_dev_token=auth_token is None,
             account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
             auth_token=auth_token,
@@ -208,6 +216,17 @@ def _as_lists(params: Mapping[str, Any]) -> _FormParams:
     return out
 
 
+def opt_keyword(text: str) -> str:
+    """The text as an opt-out/in keyword: trimmed, upper case, inner spaces single."""
+    return " ".join(text.split()).upper()
+
+
+def _gsm_at_sign(text: str) -> str:
+    """Some carriers turn GSM's "@" into "¡" on the way in: put it back inside an email
+    address only, so a Spanish "¡Hola!" stays as written."""
+    return re.sub(r"(?<=[\w.+-])¡(?=[\w-]+\.[\w.-]+)", "@", text)
+
+
 @dataclass
 class InboundSms:
     sender_id: str
@@ -215,6 +234,7 @@ class InboundSms:
     text: str = field(repr=False)
     num_media: int
     message_sid: str
+    opted_out_now: bool = False  # this text was an opt-out keyword that changed the state
 
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
@@ -226,7 +246,7 @@ class SmsService:
     def __init__(self, settings: SmsSettings, contact: Optional[PracticeContact] = None):
         self.settings = settings
         self.texts = SmsTexts(contact or PracticeContact.from_content())
-        self.validator = RequestValidator(settings.signing_token)
+        self.validator = RequestValidator(settings.signing_token) if settings.signing_token else None
         self.optouts = OptOutStore(settings.var_dir / "sms_optouts.db")
         self.deduper = MessageDeduper(redis_url=settings.redis_url)
         self.directory = RecipientDirectory()
@@ -244,6 +264,9 @@ class SmsService:
 
     def describe(self) -> str:
         transport = "Twilio REST API" if self.settings.sends_through_twilio else f"outbox {self.settings.outbox_path}"
+        if self.validator is None:
+            return ("SMS channel: not configured (set TWILIO_AUTH_TOKEN, or SMS_DEV_AUTH_TOKEN for "
+                    "development); every webhook request is refused")
         signing = "DEVELOPMENT token (SMS_DEV_AUTH_TOKEN)" if self.settings.using_dev_token else "TWILIO_AUTH_TOKEN"
         return f"SMS channel: signatures checked with {signing} against {self.settings.public_url}; sending via {transport}"
 
@@ -256,7 +279,7 @@ class SmsService:
         return url
 
     def signature_ok(self, params: Mapping[str, Any], signature: Optional[str], query_string: str = "") -> bool:
-        if not signature:
+        if not signature or self.validator is None:
             return False
         return self.validator.validate(self.signed_url(query_string), _as_lists(params), signature)
 
@@ -285,12 +308,15 @@ class SmsService:
         inbound = InboundSms(
             sender_id=keyed_sender_id(self.settings.sender_secret, number),
             number=number,
-            # Some carriers turn GSM's "@" into "¡" on the way in.
-            text=first("Body").replace("¡", "@"),
+            text=_gsm_at_sign(first("Body")),
             num_media=num_media,
             message_sid=message_sid,
         )
         self.directory.remember(inbound.sender_id, number)
+        if opt_keyword(inbound.text) in OPT_OUT_KEYWORDS:
+            # Now, not in turn: a reply to an earlier text that is still being worked on must
+            # not go out after STOP (send_to checks the store before every text).
+            inbound.opted_out_now = await self.optouts.opt_out(inbound.sender_id)
         task = asyncio.get_running_loop().create_task(self._process_in_order(inbound, on_new_message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -329,20 +355,22 @@ class SmsService:
         who = log_id(inbound.sender_id)
         text = inbound.text.strip()
         logger.info("SMS in from %s: %d chars, %d media", who, len(text), inbound.num_media)
-        keyword = text.upper()
+        keyword = opt_keyword(text)
 
         if keyword in OPT_OUT_KEYWORDS:
-            if await self.optouts.opt_out(inbound.sender_id):
+            # Recorded already in receive(), so replies still being worked on were stopped.
+            if inbound.opted_out_now:
                 logger.info("SMS %s opted out", who)
                 # The one text an opted-out number may get: the confirmation itself.
                 await self._send(inbound, self.texts.opted_out, bypass_opt_out=True)
             return
-        if keyword in OPT_IN_KEYWORDS:
+        opted_out = await self.optouts.is_opted_out(inbound.sender_id)
+        if keyword in OPT_IN_KEYWORDS or (opted_out and keyword in OPT_IN_WHEN_OPTED_OUT):
             await self.optouts.opt_in(inbound.sender_id)
             logger.info("SMS %s opted in", who)
             await self._send(inbound, self.texts.opted_in)
             return
-        if await self.optouts.is_opted_out(inbound.sender_id):
+        if opted_out:
             # Not passed to Rasa either: nothing it said could be sent back.
             logger.info("SMS from opted-out %s ignored", who)
             return

@@ -23,6 +23,8 @@ from connectors.sms_state import log_id
 from connectors.sms_text import sms_length
 
 logger = logging.getLogger(__name__)
+# Answers that mean Twilio did not take the message, so sending again cannot duplicate it.
+RETRYABLE_STATUSES = frozenset({429, 502, 503})
 
 _identity: Callable[[str], str] = lambda text: text
 _outbox_redactor: Callable[[str], str] = _identity
@@ -138,15 +140,23 @@ class TwilioRestSender:
                         code = (await resp.json(content_type=None)).get("code")
                     except (ValueError, aiohttp.ContentTypeError, AttributeError):
                         code = None
-                    if resp.status != 429 and resp.status < 500:
+                    if resp.status not in RETRYABLE_STATUSES:
                         # 21610: the recipient replied STOP at the carrier; 21211: bad number.
+                        # Other 5xx: Twilio may have created the message; a retry could text twice.
                         raise SendFailed(
                             f"Twilio refused the text to {who}: HTTP {resp.status}, error {code}. "
                             "See https://www.twilio.com/docs/api/errors for that code."
                         )
                     problem = f"HTTP {resp.status} (error {code})"
+            except aiohttp.ClientConnectorError as error:
+                problem = type(error).__name__  # never reached Twilio: safe to try again
             except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-                problem = type(error).__name__
+                # The request may have reached Twilio and created the message: sending it again
+                # could give the patient the same text twice, so report instead of retrying.
+                raise SendFailed(
+                    f"No answer from Twilio for the text to {who} ({type(error).__name__}); it may "
+                    "or may not have been sent, and was not sent again. Check the Twilio message log."
+                ) from None
             if attempt == self.max_attempts:
                 raise SendFailed(
                     f"Twilio did not accept the text to {who} after {attempt} attempts "

@@ -58,7 +58,8 @@ def sign(params: Dict[str, str], url: str = LOCAL_URL, token: str = DEV_TOKEN) -
 
 
 def make_settings(var_dir: Path, **env: str) -> SmsSettings:
-    base = {"VAR_DIR": str(var_dir), "PORT": "5505", "SENDER_ID_SECRET": "unit-test-secret"}
+    base = {"VAR_DIR": str(var_dir), "PORT": "5505", "SENDER_ID_SECRET": "unit-test-secret",
+            "SMS_DEV_AUTH_TOKEN": DEV_TOKEN}
     base.update(env)
     return SmsSettings.from_env(base)
 
@@ -617,7 +618,7 @@ def test_twilio_sender_does_not_retry_a_refusal_and_gives_up_after_max_attempts(
         sender = TwilioRestSender("ACfake", "secret", "+13125550100", api_base=base, backoff_base=0.01)
         with pytest.raises(SendFailed, match="error"):
             await sender.send("sms_abc", PATIENT, "x")
-        down = FakeTwilio([500] * 10)
+        down = FakeTwilio([503] * 10)
         base2 = await down.start()
         sender2 = TwilioRestSender("ACfake", "secret", "+13125550100", api_base=base2,
                                    backoff_base=0.01, max_attempts=3)
@@ -716,3 +717,99 @@ def test_with_redis_two_workers_process_a_redelivery_once(tmp_path, redis_url):
 
     first, second = run(go())
     assert len(first.rasa.received) + len(second.rasa.received) == 1
+
+
+# --- found in review (session 12) -----------------------------------------------------------
+
+
+def test_without_any_signing_token_every_request_is_refused(tmp_path):
+    # There used to be a built-in development token: a public key to drive the webhook with.
+    settings = SmsSettings.from_env({"VAR_DIR": str(tmp_path), "PORT": "5505", "SENDER_ID_SECRET": "s"})
+    service = SmsService(settings, CONTACT)
+    rasa = FakeRasa()
+    params = form("I want to cancel my appointment", "SMforged1")
+
+    async def go():
+        return [await service.receive(params, sign(params, token=token), rasa)
+                for token in ("dev-only-token", "anything")]
+
+    assert [status for status, _ in run(go())] == [403, 403]
+    assert rasa.received == [] and "not configured" in service.describe()
+
+
+@pytest.mark.parametrize("keyword", ["REVOKE", "optout", "Opt Out", " stop "])
+def test_every_carrier_opt_out_keyword_opts_out(harness, keyword):
+    async def go():
+        await harness.text(keyword)
+        await harness.text("when is my appointment")
+
+    run(go())
+    assert len(harness.rasa.received) == 0
+    assert harness.sent() == [harness.service.texts.opted_out]
+
+
+def test_yes_after_stop_opts_back_in_but_is_an_ordinary_answer_otherwise(harness):
+    async def go():
+        await harness.text("yes")  # not opted out: an answer for the assistant
+        await harness.text("STOP")
+        await harness.text("YES")  # Twilio's opt-in keyword
+        await harness.text("I need to book an appointment")
+
+    run(go())
+    assert [m.text for m in harness.rasa.received] == ["yes", "I need to book an appointment"]
+    assert harness.service.texts.opted_in in harness.sent()
+
+
+def test_a_reply_still_being_worked_on_is_not_sent_after_stop(tmp_path):
+    async def slow_answer(message):
+        await asyncio.sleep(0.5)  # Rasa and the action server still working on it
+        await message.output_channel.send_text_message(message.sender_id, "Your next visit is Tue 9:00.")
+
+    h = Harness(tmp_path, FakeRasa(slow_answer))
+
+    async def go():
+        first = form("when is my next appointment", "SMslow1")
+        await h.service.receive(first, sign(first), h.rasa)
+        await asyncio.sleep(0.1)
+        stop = form("STOP", "SMslow2")
+        await h.service.receive(stop, sign(stop), h.rasa)
+        await h.service.drain()
+
+    run(go())
+    assert h.sent() == [h.service.texts.opted_out]
+
+
+def test_spanish_punctuation_is_kept_and_an_address_gets_its_at_sign_back(harness):
+    async def go():
+        await harness.text("¡Hola! necesito una cita")
+        await harness.text("my email is ana¡example.org")
+
+    run(go())
+    assert [m.text for m in harness.rasa.received] == ["¡Hola! necesito una cita", "my email is ana@example.org"]
+
+
+def test_twilio_sender_does_not_resend_after_a_timeout(tmp_path):
+    # A timed-out request may have created the message at Twilio: resending could text twice.
+    class SlowTwilio(FakeTwilio):
+        attempts = 0
+
+        async def handle(self, request):
+            SlowTwilio.attempts += 1
+            if SlowTwilio.attempts == 1:
+                await asyncio.sleep(0.5)  # Twilio is slow to answer, though it has the message
+            return await super().handle(request)
+
+    async def go():
+        slow = SlowTwilio([])
+        base = await slow.start()
+        sender = TwilioRestSender("ACfake", "secret", "+13125550100", api_base=base,
+                                  backoff_base=0.01, timeout_seconds=0.2)
+        with pytest.raises(SendFailed, match="may or may not have been sent") as failure:
+            await sender.send("sms_abc", PATIENT, "Reminder: appointment Tue 9:00.")
+        await asyncio.sleep(0.5)  # let the slow first request finish on the fake's side
+        await sender.close()
+        await slow.runner.cleanup()
+        return slow, failure, SlowTwilio
+
+    slow, failure, SlowTwilio = run(go())
+    assert SlowTwilio.attempts == 1 and PATIENT not in str(failure.value)
