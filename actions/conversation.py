@@ -51,6 +51,11 @@ class ActionGreet(Action):
         return "action_greet"
 
     async def run(self, dispatcher, tracker, domain):
+        from actions.staff import HELP, is_staff  # here: actions.staff imports this module
+
+        if is_staff(tracker):  # staff get their commands, not the patient menu
+            dispatcher.utter_message(text=f"Hello! {HELP}")
+            return []
         dispatcher.utter_message(text="Hello! What can I help you with today?", buttons=menu_buttons())
         return []
 

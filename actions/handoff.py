@@ -85,9 +85,14 @@ def next_opening(moment: datetime) -> datetime:
 # --- starting a handoff -----------------------------------------------------------------
 
 
+KNOWN_CHANNELS = frozenset({"rest", "widget", "socketio", "sms", "slack", "cmdline"})
+
+
 def handoff_summary(tracker: Tracker, reason: str) -> str:
     """For staff: channel, verified or not, what the patient was doing. Never their words."""
-    channel = str(tracker.get_latest_input_channel() or "web")
+    # The REST channel takes its name from the request body: name only channels we know.
+    said = str(tracker.get_latest_input_channel() or "")
+    channel = said if said in KNOWN_CHANNELS else "web"
     verified = "verified patient" if tracker.get_slot("verified_patient_id") else "not verified"
     doing = None
     for event in reversed(tracker.events):

@@ -18,6 +18,7 @@ from typing import Iterable, Optional
 
 import aiohttp
 
+from actions.handbook import slack_escape
 from privacy.engine import safe_redact
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,9 @@ async def notify_staff(kind: str, reference: str, summary: str = "", known_value
     redacted = safe_redact(summary, known, 2.0) if summary else ""
     if redacted is None:
         redacted = "(details withheld: redaction failed)"
-    text = f"{kind} · ref {reference}" + (f" · {redacted}" if redacted else "")
+    # Escaped: a summary can carry what a patient controls, and Slack reads <!channel> as a
+    # ping to everyone and <url|label> as a link.
+    text = slack_escape(f"{kind} · ref {reference}" + (f" · {redacted}" if redacted else ""))
     token, channel = os.environ.get("SLACK_BOT_TOKEN"), os.environ.get("SLACK_STAFF_CHANNEL")
     if token and channel:
         try:
@@ -52,9 +55,12 @@ async def notify_staff(kind: str, reference: str, summary: str = "", known_value
                     headers={"Authorization": f"Bearer {token}"},
                 ) as response:
                     body = await response.json(content_type=None)
-                    if not body.get("ok"):
-                        logger.error("Slack notification %s refused (%s)", reference, body.get("error"))
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+                    if not isinstance(body, dict) or not body.get("ok"):
+                        error = body.get("error") if isinstance(body, dict) else f"HTTP {response.status}"
+                        logger.error("Slack notification %s refused (%s)", reference, error)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+            # ValueError: not JSON (a proxy's error page). The caller has already recorded the
+            # request; a failed notice must not undo the patient's reply.
             logger.error("Slack notification %s failed (%s)", reference, type(error).__name__)
     else:
         record = {"at": datetime.now(timezone.utc).isoformat(), "channel": "staff", "text": text}

@@ -8,8 +8,9 @@ the emergency interrupt have run, this component rewrites the intent:
 - a staff command ("pending refills") → `staff_command`;
 - a patient self-service request (book, cancel, refill, ...) → `patient_self_service`, which
   is declined politely (staff use the practice system for those);
-- greetings, yes/no and "talk to a person" are kept; everything else, emergencies
-  included, is a handbook question (`staff_faq`). An emergency keeps its category entity,
+- greetings and yes/no are kept; everything else, emergencies and "talk to a person"
+  included, is a handbook question (`staff_faq`): the patient handoff form, with its
+  callback request and pause, is for patients. An emergency keeps its category entity,
   so the answer starts with the in-clinic emergency instruction.
 
 On patient channels it changes nothing: `staff_faq` there is declined by its action, and the
@@ -65,7 +66,7 @@ def staff_intent(text: Optional[str], intent: Optional[str]) -> str:
         return STAFF_COMMAND
     if intent in PATIENT_ONLY_INTENTS:
         return PATIENT_SELF_SERVICE
-    if intent in KEPT_INTENTS or intent == "human_handoff":
+    if intent in KEPT_INTENTS:
         return intent
     return STAFF_FAQ
 

@@ -47,6 +47,7 @@ from sanic.response import HTTPResponse
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
 
+from bot.channel_roles import KEPT_INTENTS, STAFF_COMMAND
 from connectors.slack_outbound import SlackApiSender, SlackOutboxSender, SlackSendFailed, render_turn
 from connectors.sms_state import LastButtons, MessageDeduper, TtlLru, load_or_create_secret
 from connectors.sms_text import payload_for_reply
@@ -58,6 +59,8 @@ logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_PATH = "/webhooks/slack/webhook"
 MAX_CLOCK_SKEW_S = 5 * 60
+# Intent payloads a staff message may carry as is (see staff_payload_allowed).
+STAFF_PAYLOAD_INTENTS = frozenset(KEPT_INTENTS | {STAFF_COMMAND})
 # Event payloads are a few KB (a message is at most 40,000 characters); far larger is not Slack.
 MAX_BODY_BYTES = 512 * 1024
 SENDER_PREFIX = "slack_"
@@ -111,12 +114,27 @@ class SlackSettings:
         return self.var_dir / "outbox" / "slack_replies.jsonl"
 
 
+def staff_payload_allowed(payload: str) -> bool:
+    """Whether an intent payload ("/staff_faq/pto", "/affirm") may be sent as is from Slack.
+    Rasa reads text starting with "/" as an intent and runs it after the staff channel's
+    intent rules (bot.channel_roles), so a patient intent's payload ("/request_refill") would
+    open a patient flow in Slack: only staff-channel intents pass."""
+    name = re.match(r"/([A-Za-z0-9_-]+)", payload or "")
+    return bool(name) and name.group(1) in STAFF_PAYLOAD_INTENTS
+
+
+def staff_text(text: str) -> str:
+    """A staff message whose leading "/" would make Rasa read it as a patient intent: read as
+    words instead (the slashes dropped)."""
+    return text.lstrip().lstrip("/").lstrip() if text.lstrip().startswith("/") else text
+
+
 def signature_problem(secret: str, timestamp: Optional[str], signature: Optional[str],
                       body: bytes, now: float) -> Optional[str]:
     """Why this request is not from Slack (for the log), or None when it is."""
     if not timestamp or not signature:
         return "missing X-Slack-Request-Timestamp or X-Slack-Signature"
-    if not (timestamp.isascii() and timestamp.isdigit()):
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         return "malformed timestamp"
     age = now - int(timestamp)
     if age > MAX_CLOCK_SKEW_S:
@@ -339,13 +357,16 @@ class SlackService:
     async def _converse(self, message: StaffMessage, on_new_message: OnNewMessage) -> None:
         buttons_key = f"{message.sender_id}:{message.thread_ts}"
         chosen = payload_for_reply(message.text, self.last_buttons.get(buttons_key))
+        if chosen and not staff_payload_allowed(chosen):
+            chosen = None  # a patient intent's payload would skip the staff channel's rules
+        text = message.text if staff_payload_allowed(message.text.strip()) else staff_text(message.text)
         self.threads.set(message.sender_id, (message.channel, message.thread_ts))
         collector = CollectingOutputChannel()
         logger.info("Slack %s from %s in %s: %d chars", "DM" if message.is_dm else "mention",
                     log_id(message.sender_id), message.channel, len(message.text))
         try:
             await on_new_message(UserMessage(
-                chosen or message.text,
+                chosen or text,
                 collector,
                 sender_id=message.sender_id,
                 input_channel=SlackInput.name(),

@@ -25,3 +25,52 @@ def test_notification_goes_to_the_outbox_redacted(tmp_path, monkeypatch):
 def test_references_are_unambiguous():
     refs = {new_reference("EM") for _ in range(200)}
     assert len(refs) == 200 and all(r.startswith("EM-") and not set(r[3:]) & set("OI01") for r in refs)
+
+
+def test_a_summary_cannot_ping_the_staff_channel_or_smuggle_a_link(tmp_path, monkeypatch):
+    # Found in review: the REST channel's name comes from the request body, and reached Slack raw.
+    from actions.handoff import handoff_summary
+    from tests.action_helpers import tracker
+
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    t = tracker({}, None, text="talk to a person", intent="human_handoff", form=None)
+    t.events.append({"event": "user", "text": "x",
+                     "input_channel": "<!channel> URGENT <https://phish.example|log in>"})
+    assert handoff_summary(t, "asked") == "channel web; not verified; reason: asked"
+    t.events.append({"event": "user", "text": "x", "input_channel": "sms"})
+    assert handoff_summary(t, "asked").startswith("channel sms;")
+    text = asyncio.run(notify_staff("Callback requested", new_reference("HO"), "note <!here> <@U1>"))
+    assert "<" not in text and ">" not in text and "&lt;!here&gt;" in text
+
+
+def test_a_broken_slack_answer_does_not_break_the_patients_reply(tmp_path, monkeypatch, caplog):
+    """A proxy's error page (not JSON) or an odd body used to raise out of the action."""
+    from aiohttp import web
+
+    import actions.notifications as notifications
+
+    async def go():
+        answers = [web.Response(status=502, text="<html>bad gateway</html>"), web.json_response([])]
+
+        async def handle(_request):
+            return answers.pop(0)
+
+        app = web.Application()
+        app.router.add_post("/api/chat.postMessage", handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        monkeypatch.setattr(notifications, "SLACK_POST_URL", f"http://127.0.0.1:{port}/api/chat.postMessage")
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+        monkeypatch.setenv("SLACK_STAFF_CHANNEL", "C0STAFF")
+        try:
+            return [await notify_staff("Callback requested", new_reference("HO")) for _ in range(2)]
+        finally:
+            await runner.cleanup()
+
+    sent = asyncio.run(go())
+    assert all("Callback requested" in text for text in sent)
+    assert "Slack notification" in caplog.text

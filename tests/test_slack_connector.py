@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -631,3 +632,28 @@ def test_a_bound_slack_message_is_removed_from_log_lines():
 
     line = contextvars.copy_context().run(logged)
     assert not [word for word in ("parking", "rule", "level", "four") if word in line], line
+
+
+# --- found in review (session 12) -----------------------------------------------------------
+
+
+def test_a_patient_intent_payload_is_never_sent_from_slack(harness):
+    """Rasa reads "/request_refill" as that intent, after the staff channel's rules: a typed
+    number on a patient menu, or the payload typed out, would open a patient flow in Slack."""
+    patient_menu = [{"title": "Book", "payload": "/book_appointment"},
+                    {"title": "Refill", "payload": "/request_refill"}]
+
+    def reply(message):
+        return message.output_channel.send_text_with_buttons(message.sender_id, "Which?", patient_menu)
+
+    harness.rasa.reply = reply
+    harness.send(event_body(thread_ts="1699999999.000300"))
+    harness.send(event_body(f"<@{BOT}> 2", thread_ts="1699999999.000300"))
+    harness.send(event_body(f"<@{BOT}> /request_refill", thread_ts="1699999999.000300"))
+    harness.send(event_body(f"<@{BOT}> /staff_faq/pto", thread_ts="1699999999.000300"))
+    assert [m.text for m in harness.rasa.received[1:]] == ["2", "request_refill", "/staff_faq/pto"]
+
+
+def test_an_absurd_timestamp_is_refused_not_a_server_error():
+    assert signature_problem("secret", "9" * 400, "v0=00", b"{}", time.time()) == "malformed timestamp"
+    assert signature_problem("secret", "9" * 5000, "v0=00", b"{}", time.time()) == "malformed timestamp"

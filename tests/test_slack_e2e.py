@@ -251,3 +251,16 @@ def test_staff_commands_list_the_queues_by_reference_only(slack):
     handoffs = ask(slack, "handoffs")
     assert "waiting" in handoffs.lower()
     assert "There is no handoff `HO-ZZZZZZ`" in ask(slack, "resume HO-ZZZZZZ")
+
+
+def test_slack_never_opens_a_patient_flow(slack):
+    """Found in review: "hello" showed the patient menu, its number or a typed "/request_refill"
+    started the refill form (name, date of birth, then the patient's medicines in Slack), and
+    "talk to a person" started the patient handoff form with a callback request."""
+    greeting = ask(slack, "hello")
+    # (The development outbox redacts words this user typed before, such as a command.)
+    assert "Commands:" in greeting and "Prescription refill" not in greeting, greeting
+    for text in ("5", "/request_refill", "/book_appointment", "talk to a person"):
+        reply = ask(slack, text)
+        for patient_step in ("full name", "date of birth", "number should the team call", "Which medication"):
+            assert patient_step not in reply, (text, reply)
