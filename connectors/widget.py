@@ -13,18 +13,26 @@ How a browser talks to it (connectors/static/widget.js is the client):
 Refusals (origin, size, rate, expired session) are frames or JSON with a sentence for the
 patient saying what to do next; nothing here answers with a stack trace.
 
+A conversation ends when it has had no message for WIDGET_IDLE_MINUTES (default: Rasa's
+session expiry in domain.yml, 30 minutes), as Rasa's session does: its replay transcript is
+dropped, and a token for it (however recently renewed) gets a new conversation at /session and
+"session_expired" at hello. On a shared computer the next person to open the chat therefore
+neither sees nor continues the last patient's conversation.
+
 The transcript kept for replay lives in this process's memory only (like Rasa's in-memory
-tracker store) and is dropped when the conversation has been idle for the token lifetime.
-So does the rate limit. With several workers the load balancer must keep a browser on one
-worker (sticky sessions, README "Channels"); a reload that lands elsewhere starts with an
-empty transcript on screen, though the conversation itself (Rasa's tracker) carries on.
+tracker store; so does the rate limit), for at most WIDGET_MAX_CONVERSATIONS conversations:
+the least recently active are forgotten first, never one with an open tab while there is
+another. With several workers the load balancer must keep a browser on one worker (sticky
+sessions, README "Channels"); a reload that lands elsewhere starts with an empty transcript on
+screen, though the conversation itself (Rasa's tracker) carries on.
 
 Origins: WIDGET_ALLOWED_ORIGINS (comma-separated, exact scheme://host[:port]) replaces the
 default of this server's own origin plus http://localhost:PORT and http://127.0.0.1:PORT.
 Behind a TLS-terminating proxy the server sees http/ws, not https: list the public origin.
 
 Settings (environment): WIDGET_SECRET, WIDGET_ALLOWED_ORIGINS, WIDGET_TOKEN_TTL_S,
-WIDGET_MAX_MESSAGE_CHARS, WIDGET_MESSAGES_PER_MINUTE, VAR_DIR, PORT.
+WIDGET_MAX_MESSAGE_CHARS, WIDGET_MESSAGES_PER_MINUTE, WIDGET_IDLE_MINUTES,
+WIDGET_MAX_CONVERSATIONS, VAR_DIR, PORT.
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ from sanic.response import HTTPResponse
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 
 from connectors.sms import PracticeContact
-from connectors.widget_session import OriginPolicy, RateLimiter, TokenSigner, WidgetSettings
+from connectors.widget_session import OriginPolicy, RateLimiter, SessionToken, TokenSigner, WidgetSettings
 
 __all__ = ["WidgetInput", "WidgetHub", "WidgetTexts"]
 
@@ -53,6 +61,7 @@ logger = logging.getLogger(__name__)
 HISTORY_LIMIT = 300  # messages kept per conversation for replay
 SEEN_IDS_LIMIT = 500  # client message ids remembered per conversation (resend dedupe)
 HELLO_TIMEOUT_S = 10
+SWEEP_EVERY_S = 60  # how often ended conversations are looked for (not on every message)
 GREET_PAYLOAD = "/greet"
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
@@ -97,32 +106,70 @@ class Conversation:
     seen_ids: "OrderedDict[str, None]" = field(default_factory=OrderedDict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     greeted: bool = False
-    last_active: float = field(default_factory=time.monotonic)
+    # Wall clock, to compare with the time carried in tokens. Only messages move it: a
+    # reconnect or token renewal is not the patient talking.
+    last_message_at: float = field(default_factory=time.time)
 
 
 class WidgetHub:
-    """Conversations, their open sockets and their replayable history."""
+    """Conversations, their open sockets and their replayable history, least recently used
+    first; at most `max_conversations` of them."""
 
-    def __init__(self, idle_ttl_s: float):
-        self.idle_ttl_s = idle_ttl_s
-        self._conversations: Dict[str, Conversation] = {}
+    def __init__(self, idle_s: float, max_conversations: int = 10_000):
+        self.idle_s = idle_s
+        self.max_conversations = max_conversations
+        self._conversations: "OrderedDict[str, Conversation]" = OrderedDict()
+        self._swept_at = time.time()
 
-    def get(self, conversation_id: str) -> Conversation:
-        self._expire_idle()
-        conversation = self._conversations.setdefault(conversation_id, Conversation())
-        conversation.last_active = time.monotonic()
+    def get(self, conversation_id: str, last_message_at: Optional[float] = None) -> Conversation:
+        """The conversation, made if needed (with `last_message_at` from its token if given)."""
+        self._sweep_if_due()
+        conversation = self._conversations.get(conversation_id)
+        if conversation is None:
+            self._make_room_for_one()
+            conversation = Conversation(last_message_at=last_message_at or time.time())
+            self._conversations[conversation_id] = conversation
+        self._conversations.move_to_end(conversation_id)
         return conversation
 
-    def _expire_idle(self) -> None:
-        cutoff = time.monotonic() - self.idle_ttl_s
-        for key in [k for k, c in self._conversations.items() if c.last_active < cutoff and not c.sockets]:
-            del self._conversations[key]
+    def last_message_at(self, token: SessionToken) -> float:
+        known = self._conversations.get(token.conversation_id)
+        return known.last_message_at if known else token.last_message_at
+
+    def has_ended(self, token: SessionToken) -> bool:
+        """Idle past the session expiry (by what this process saw, else by what the token says)."""
+        return time.time() - self.last_message_at(token) >= self.idle_s
+
+    def _sweep_if_due(self) -> None:
+        now = time.time()
+        if now - self._swept_at < SWEEP_EVERY_S:
+            return
+        self._swept_at = now
+        for key, conversation in list(self._conversations.items()):
+            if now - conversation.last_message_at < self.idle_s:
+                continue
+            if conversation.sockets:  # a tab still open shows it anyway; a new one never will
+                conversation.history.clear()
+            else:
+                del self._conversations[key]
+
+    def _make_room_for_one(self) -> None:
+        # Oldest first; one with an open tab is passed over (moved to the back) while others remain.
+        for _ in range(len(self._conversations)):
+            if len(self._conversations) < self.max_conversations:
+                return
+            key, oldest = next(iter(self._conversations.items()))
+            if oldest.sockets:
+                self._conversations.move_to_end(key)
+            else:
+                del self._conversations[key]
 
     async def publish(self, conversation_id: str, frame: Dict[str, Any]) -> None:
         """Number the message, keep it for replay, push it to every open tab."""
         conversation = self.get(conversation_id)
         frame = {**frame, "type": "msg", "seq": conversation.next_seq}
         conversation.next_seq += 1
+        conversation.last_message_at = time.time()
         conversation.history.append(frame)
         await self.broadcast(conversation_id, frame)
 
@@ -184,7 +231,8 @@ class WidgetInput(InputChannel):
         self.signer = TokenSigner(self.settings.secret, self.settings.token_ttl_s)
         self.origins = OriginPolicy(self.settings)
         self.limiter = RateLimiter(self.settings.messages_per_minute)
-        self.hub = WidgetHub(idle_ttl_s=self.settings.token_ttl_s)
+        self.hub = WidgetHub(idle_s=self.settings.idle_minutes * 60,
+                             max_conversations=self.settings.max_conversations)
         logger.info("Widget channel: origins %s", ", ".join(sorted(self.settings.allowed_origins))
                     or f"this server's own + localhost:{self.settings.port}")
 
@@ -210,14 +258,25 @@ class WidgetInput(InputChannel):
         try:
             # Sent as text/plain (a "simple" request: no CORS preflight needed).
             body = json.loads(request.body or b"{}")
-            previous = body.get("token") if isinstance(body, dict) else None
-        except ValueError:
-            previous = None
-        conversation_id = self.signer.verify(previous)
-        issued = self.signer.issue(conversation_id)
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+            body = None
+        if not isinstance(body, dict):
+            return response.json({"error": "bad_request", "message": self.texts.bad_request()},
+                                 status=400, headers=self._cors(request))
+        previous = body.get("token")
+        token = self.signer.read(previous)
+        if token is not None and self.hub.has_ended(token):
+            # The conversation ended (as Rasa's session did): whoever is at this browser now
+            # starts a new one rather than seeing or continuing it.
+            logger.info("Widget conversation idle past the session expiry: starting a new one")
+            token = None
+        if token is None:
+            issued = self.signer.issue()
+        else:
+            issued = self.signer.issue(token.conversation_id, last_message_at=self.hub.last_message_at(token))
         issued.update({
-            "renewed": conversation_id is not None,
-            "expired": bool(previous) and conversation_id is None,
+            "renewed": token is not None,
+            "expired": bool(previous) and token is None,
             "expired_message": self.texts.session_expired(),
             "max_chars": self.settings.max_message_chars,
         })
@@ -238,21 +297,21 @@ class WidgetInput(InputChannel):
             return
         try:
             hello = json.loads(await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT_S) or "{}")
-        except (asyncio.TimeoutError, ValueError, TypeError):
+        except (asyncio.TimeoutError, ValueError, TypeError, RecursionError):
             await ws.close(4400, "expected hello")
             return
-        conversation_id = self.signer.verify(hello.get("token")) if isinstance(hello, dict) else None
-        if conversation_id is None:
+        token = self.signer.read(hello.get("token")) if isinstance(hello, dict) else None
+        if token is None or self.hub.has_ended(token):
+            # widget.js drops its token and asks /session for a new conversation.
             await self._error(ws, "session_expired", self.texts.session_expired())
             await ws.close(4401, "session expired")
             return
-        conversation = self.hub.get(conversation_id)
-        conversation.sockets.add(ws)
+        conversation_id = token.conversation_id
+        conversation = self.hub.get(conversation_id, last_message_at=token.last_message_at)
         try:
             after = hello.get("after") if isinstance(hello.get("after"), int) else 0
             await self._send(ws, {"type": "ready", "last_seq": conversation.next_seq - 1})
-            for frame in self.hub.replay(conversation_id, after):
-                await self._send(ws, frame)
+            conversation = await self._catch_up(ws, conversation_id, after)
             while True:
                 raw = await ws.recv()
                 if raw is None:
@@ -263,11 +322,25 @@ class WidgetInput(InputChannel):
         finally:
             conversation.sockets.discard(ws)
 
+    async def _catch_up(self, ws: Any, conversation_id: str, after: int) -> Conversation:
+        """Replay everything after `after`, then join the live tabs. Joining only once nothing
+        is left to replay (no await between that check and the join) keeps the tab's messages
+        in order: a live one never overtakes an older replayed one."""
+        while True:
+            missed = self.hub.replay(conversation_id, after)
+            if not missed:
+                conversation = self.hub.get(conversation_id)
+                conversation.sockets.add(ws)
+                return conversation
+            for frame in missed:
+                await self._send(ws, frame)
+                after = frame["seq"]
+
     async def _receive(self, ws: Any, conversation_id: str, raw: Any, on_new_message: OnNewMessage) -> None:
         try:
             frame = json.loads(raw)
             assert isinstance(frame, dict)
-        except (ValueError, AssertionError):
+        except (ValueError, TypeError, AssertionError, RecursionError):
             await self._error(ws, "bad_request", self.texts.bad_request())
             return
         kind = frame.get("type")
