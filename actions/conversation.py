@@ -14,6 +14,7 @@ from actions.booking import reset_form_slots as reset_booking_slots
 from actions.refills import reset_refill_slots
 from actions.common import clinic, load_content
 from actions.notifications import notify_staff
+from bot.channel_roles import is_staff_message
 from privacy.references import new_reference
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,13 @@ class ActionSessionStart(Action):
 
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         disclosure = load_content("disclosure.yml")
-        dispatcher.utter_message(text=" ".join(disclosure["text"].split()))
+        # Rasa puts the metadata of the message that started the session in this slot.
+        if is_staff_message(tracker.get_slot("session_started_metadata")):
+            # Staff in Slack: the patient disclosure (book, refill, "talk to a person") is not theirs.
+            dispatcher.utter_message(text="I'm the practice's automated assistant. I answer from the staff "
+                                     "handbook and never guess; say `help` for the commands.")
+        else:
+            dispatcher.utter_message(text=" ".join(disclosure["text"].split()))
         return [
             SessionStarted(),
             SlotSet("disclosure_version", disclosure.get("version")),

@@ -260,6 +260,7 @@ def test_slack_never_opens_a_patient_flow(slack):
     greeting = ask(slack, "hello")
     # (The development outbox redacts words this user typed before, such as a command.)
     assert "Commands:" in greeting and "Prescription refill" not in greeting, greeting
+    assert "book, move or cancel appointments" not in greeting, greeting  # nor the patients' disclosure
     for text in ("5", "/request_refill", "/book_appointment", "talk to a person"):
         reply = ask(slack, text)
         for patient_step in ("full name", "date of birth", "number should the team call", "Which medication"):
