@@ -39,7 +39,9 @@ async def notify_staff(kind: str, reference: str, summary: str = "", known_value
     from privacy.logging import current_known_values
 
     known = tuple(known_values) if known_values is not None else current_known_values()
-    redacted = safe_redact(summary, known, 2.0) if summary else ""
+    # In a thread: redaction takes milliseconds, up to the 2 s limit, that the action
+    # server's event loop (every other patient's action) should not wait through.
+    redacted = await asyncio.to_thread(safe_redact, summary, known, 2.0) if summary else ""
     if redacted is None:
         redacted = "(details withheld: redaction failed)"
     # Escaped: a summary can carry what a patient controls, and Slack reads <!channel> as a
