@@ -12,7 +12,10 @@ What it does:
   another organisation in a shared channel, are acknowledged and dropped; without
   SLACK_TEAM_ID nothing is answered). If SLACK_CHANNELS (comma-separated channel ids) is set,
   mentions are answered in those channels only. Direct messages are answered unless
-  SLACK_ALLOW_DMS=false: a DM is already private to one staff member of this workspace;
+  SLACK_ALLOW_DMS=false: a DM is already private to one staff member of this workspace.
+  If SLACK_STAFF_USERS (comma-separated user ids) is set, only those people are answered,
+  in channels and DMs alike: a workspace can hold guests (contractors, vendors) who must not
+  list the queues or resume a patient's conversation;
 - answered: `app_mention` events and direct messages (`message` with channel_type `im`).
   Anything from a bot (bot_id, any subtype such as bot_message or message_changed, or the
   app's own user) is ignored, so the bot never answers itself;
@@ -24,7 +27,7 @@ What it does:
   become a numbered list and a typed number picks that button.
 
 Settings (environment): SLACK_SIGNING_SECRET, SLACK_TEAM_ID, SLACK_CHANNELS, SLACK_ALLOW_DMS,
-SLACK_BOT_TOKEN, SLACK_API_BASE_URL (tests), SENDER_ID_SECRET, REDIS_URL, VAR_DIR.
+SLACK_STAFF_USERS, SLACK_BOT_TOKEN, SLACK_API_BASE_URL (tests), SENDER_ID_SECRET, REDIS_URL, VAR_DIR.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ class SlackSettings:
     allow_dms: bool
     bot_token: Optional[str] = field(repr=False)
     sender_secret: bytes = field(repr=False)
+    staff_users: FrozenSet[str] = frozenset()  # empty: anyone in the workspace
     redis_url: Optional[str] = None
     api_base: str = "https://slack.com/api"
 
@@ -103,6 +107,7 @@ class SlackSettings:
             team_id=(env.get("SLACK_TEAM_ID") or "").strip() or None,
             channels=channels,
             allow_dms=_flag("SLACK_ALLOW_DMS", env.get("SLACK_ALLOW_DMS"), True),
+            staff_users=frozenset(u.strip() for u in (env.get("SLACK_STAFF_USERS") or "").split(",") if u.strip()),
             bot_token=(env.get("SLACK_BOT_TOKEN") or "").strip() or None,
             sender_secret=load_or_create_secret(var_dir, env.get("SENDER_ID_SECRET") or None),
             redis_url=env.get("REDIS_URL") or None,
@@ -230,7 +235,8 @@ class SlackService:
         transport = "chat.postMessage" if self.settings.bot_token else f"outbox {self.settings.outbox_path}"
         where = ", ".join(sorted(self.settings.channels)) if self.settings.channels else "any channel it is in"
         dms = "and direct messages" if self.settings.allow_dms else "no direct messages"
-        return (f"Slack channel: workspace {self.settings.team_id or '(none: SLACK_TEAM_ID unset)'}, "
+        who = f"{len(self.settings.staff_users)} listed staff users" if self.settings.staff_users else "anyone in it"
+        return (f"Slack channel: workspace {self.settings.team_id or '(none: SLACK_TEAM_ID unset)'} ({who}), "
                 f"mentions in {where}, {dms}; replies via {transport}")
 
     # --- the webhook ------------------------------------------------------------------
@@ -304,6 +310,9 @@ class SlackService:
             logger.info("Slack event %s ignored: user from another organisation", event_id)
             return None
         if not isinstance(channel, str) or not channel or not event.get("ts"):
+            return None
+        if self.settings.staff_users and user not in self.settings.staff_users:
+            logger.info("Slack event %s ignored: user not in SLACK_STAFF_USERS", event_id)
             return None
         if is_dm and not self.settings.allow_dms:
             logger.info("Slack DM %s ignored: SLACK_ALLOW_DMS=false", event_id)

@@ -657,3 +657,14 @@ def test_a_patient_intent_payload_is_never_sent_from_slack(harness):
 def test_an_absurd_timestamp_is_refused_not_a_server_error():
     assert signature_problem("secret", "9" * 400, "v0=00", b"{}", time.time()) == "malformed timestamp"
     assert signature_problem("secret", "9" * 5000, "v0=00", b"{}", time.time()) == "malformed timestamp"
+
+
+def test_with_a_staff_list_only_listed_people_are_answered(tmp_path):
+    """A workspace can hold guests: with SLACK_STAFF_USERS set, nobody else gets an answer,
+    in a channel or a DM (so nobody else can list the queues or resume a conversation)."""
+    h = Harness(tmp_path, SLACK_STAFF_USERS=f" {STAFF} , U0OTHERSTAFF ")
+    h.send(event_body(f"<@{BOT}> handoffs", user="U0GUEST"))
+    h.send(dm_body("handoffs", user="U0GUEST"))
+    h.send(event_body(f"<@{BOT}> handoffs"))
+    assert [m.text for m in h.rasa.received] == ["handoffs"]
+    assert "2 listed staff users" in h.service.describe()
