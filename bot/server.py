@@ -110,6 +110,20 @@ def _redact_sms_outbox() -> None:
     set_outbox_redactor(lambda body: redact_log_text(body) or DROPPED_LINE)
 
 
+def bind_identity_from_action(result) -> None:
+    """Names an action learned from the practice record this turn (the first name on file at
+    verification, dependants' names) were not known when the request began; bind them now,
+    before Rasa logs the action's events (DEBUG) or saves them to the archive."""
+    from privacy.conversation import conversation_known_values
+    from privacy.logging import add_known_values
+
+    events = result.get("events") if isinstance(result, dict) else None
+    slots = {e.get("name"): e.get("value") for e in events or []
+             if isinstance(e, dict) and e.get("event") == "slot"}
+    if slots:
+        add_known_values(conversation_known_values(slots, []))
+
+
 def check_action_replies_with_a_compiled_schema() -> None:
     """Rasa checks every action-server reply with `jsonschema.validate(reply, schema)`, which
     also re-checks the (constant) schema against jsonschema's meta-schema on every call.
@@ -128,6 +142,7 @@ def check_action_replies_with_a_compiled_schema() -> None:
     stock = RemoteAction._validate_action_result
 
     def _validate_action_result(self, result):
+        bind_identity_from_action(result)
         if validator.is_valid(result):
             return True
         return stock(self, result)  # invalid: let Rasa raise its own error, with its message

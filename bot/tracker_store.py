@@ -40,6 +40,12 @@ class RedactingInMemoryTrackerStore(InMemoryTrackerStore):
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
         return _bind(await super().retrieve(sender_id))
 
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        # Bound again as saved: this turn may have set names the request did not know (the
+        # first name on file at verification, dependants' names), and saving publishes the
+        # turn's events to the archive broker, which redacts with what is bound now.
+        await super().save(_bind(tracker))
+
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +62,9 @@ def _cipher():
 class RedactingRedisTrackerStore(RedisTrackerStore):
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
         return _bind(await super().retrieve(sender_id))
+
+    async def save(self, tracker: DialogueStateTracker, timeout: Optional[float] = None) -> None:
+        await super().save(_bind(tracker), timeout)  # see RedactingInMemoryTrackerStore.save
 
     def serialise_tracker(self, tracker: DialogueStateTracker) -> Text:
         plain = SerializedTrackerAsText.serialise_tracker(tracker)

@@ -58,3 +58,52 @@ def test_retention_purges_old_rows(tmp_path):
         return await purge_older_than(30, make_engine(url))
 
     assert asyncio.run(scenario()) == 1
+
+
+# Found in review (session 12): the first name on file, said back at verification ("Thanks,
+# Quenby, you're verified."), was never typed by the patient (SMS verifies by the number on
+# file), so nothing had bound it when the turn's events were logged and archived.
+
+def test_names_an_action_learned_this_turn_are_redacted_from_its_logs_and_archive_rows():
+    import contextvars
+
+    from bot.server import bind_identity_from_action
+    from privacy.logging import current_known_values, redact_log_text
+
+    said = "Thanks, Quenby, you're verified. Is this for you or for Zephyrine?"
+
+    def turn():
+        bind_identity_from_action({"events": [
+            {"event": "slot", "name": "verified_first_name", "value": "Quenby"},
+            {"event": "slot", "name": "dependants", "value": [{"id": 9, "first_name": "Zephyrine"}]},
+        ], "responses": [{"text": said}]})
+        return redact_log_text(said), redact_event({"event": "bot", "text": said}, current_known_values())
+
+    logged, archived = contextvars.copy_context().run(turn)
+    for text in (logged, archived["text"]):
+        assert "Quenby" not in text and "Zephyrine" not in text and "verified" in text
+
+
+def test_saving_a_conversation_binds_what_its_slots_now_hold_before_the_archive_sees_it():
+    import contextvars
+
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import BotUttered, SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.tracker_store import RedactingInMemoryTrackerStore
+    from privacy.logging import current_known_values
+
+    seen = []
+
+    class Broker:
+        def publish(self, event):
+            seen.append(redact_event(event, current_known_values()))
+
+    domain = Domain.from_yaml("version: '3.1'\nslots:\n  verified_first_name:\n    type: any\n    mappings: []\n")
+    store = RedactingInMemoryTrackerStore(domain, event_broker=Broker())
+    tracker = DialogueStateTracker("someone", domain.slots)
+    tracker.update(BotUttered("Thanks, Quenby, you're verified."))
+    tracker.update(SlotSet("verified_first_name", "Quenby"))
+    contextvars.copy_context().run(lambda: asyncio.run(store.save(tracker)))
+    assert seen and not any("Quenby" in str(row) for row in seen)
