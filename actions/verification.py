@@ -42,6 +42,11 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 IDENTITY_SLOTS = ("patient_name", "patient_dob")
 VERIFIED_SLOTS = ("verified_patient_id", "verified_first_name", "dependants", "verified_at")
+# What a form worked out about the verified patient (whose record, which of their medicines or
+# appointments). Cleared whenever someone verifies, or verification lapses: the next person to
+# verify must not inherit the last one's dependant or prescriptions.
+PER_PATIENT_SLOTS = ("subject_patient_id", "refill_for", "appointment_for", "refill_medication_id",
+                     "refill_med_options", "last_appointment", "appointment_choice")
 
 
 def idle_limit_seconds() -> float:
@@ -61,7 +66,7 @@ def verification_lapsed(tracker: Tracker) -> bool:
 
 
 def forget_verification() -> List[EventType]:
-    return [SlotSet(name, None) for name in VERIFIED_SLOTS]
+    return [SlotSet(name, None) for name in VERIFIED_SLOTS + PER_PATIENT_SLOTS]
 
 
 def is_sms(tracker: Tracker) -> bool:
@@ -176,7 +181,7 @@ class VerifiedFormValidation(FormValidationAction, ABC):
             text="It's been a while, so for your security I need to check who you are again."
         )
         lapsed = tracker.copy()
-        for name in VERIFIED_SLOTS:
+        for name in VERIFIED_SLOTS + PER_PATIENT_SLOTS:
             lapsed.slots[name] = None
         return forget_verification() + await super().run(dispatcher, lapsed, domain)
 
@@ -266,6 +271,7 @@ class VerifiedFormValidation(FormValidationAction, ABC):
         dispatcher.utter_message(text=f"Thanks, {patient.first_name}, you're verified.")
         # The typed name and date of birth are dropped as soon as they have been checked.
         return {
+            **{name: None for name in PER_PATIENT_SLOTS},
             "patient_name": None,
             "patient_dob": None,
             "failed_verifications": 0,

@@ -489,3 +489,30 @@ def test_the_decision_text_names_the_reference_and_pharmacy_never_the_medicine(s
         medication_name="atorvastatin 20 mg", pharmacy_name="Testville Corner Pharmacy (demo)")
     text = decision_text(request, "(555) 010-0100")
     assert "RX-ABCDE" in text and expected in text and "atorvastatin" not in text
+
+
+def test_the_next_person_to_verify_never_inherits_the_last_ones_dependant(run, monkeypatch):
+    """Found in review: after an idle lapse, a guardian's choice of a child (subject_patient_id)
+    survived, and whoever verified next was shown the child's prescriptions."""
+    monkeypatch.setenv("VERIFICATION_IDLE_MINUTES", "10")
+
+    async def scenario():
+        guardian = await verified(DEMO_GUARDIAN)
+        child = guardian["dependants"][0]["id"]
+        chosen = {**guardian, "subject_patient_id": child, "refill_for": str(child)}
+        now = time.time()
+        idle = refill_tracker(chosen, "refill_medication", text="hello?",
+                              events_before=[{"event": "user", "text": "for my son", "timestamp": now - 15 * 60}])
+        idle.events[-1]["timestamp"] = now
+        lapse_events, lapse_messages = await validate(ValidateRefillForm(), idle)
+        someone_else = refill_tracker({"subject_patient_id": child, "refill_for": str(child),
+                                       "patient_name": DEMO_PATIENT[0], "patient_dob": dob_text(DEMO_PATIENT[1])},
+                                      "patient_dob")
+        verify_events, _ = await validate(ValidateRefillForm(), someone_else)
+        return child, slot_events(lapse_events), lapse_messages, slot_events(verify_events)
+
+    child, lapsed, lapse_messages, verified_now = run(scenario)
+    assert "check who you are again" in lapse_messages[0]
+    assert lapsed["subject_patient_id"] is None and lapsed["refill_for"] is None
+    assert verified_now["verified_patient_id"] != child
+    assert verified_now["subject_patient_id"] is None and verified_now["refill_for"] is None
