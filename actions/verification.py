@@ -241,7 +241,10 @@ class VerifiedFormValidation(FormValidationAction, ABC):
                 reference,
                 f"locked for {LOCKOUT_MINUTES} minutes",
             )
-        if result.locked:
+        # "Locked" would tell whoever typed a name that it belongs to a patient. Only by SMS,
+        # where the number on file already names the record, is the lock said; in a web chat
+        # a locked record answers exactly like details that match nobody (staff are notified).
+        if result.locked and is_sms(tracker):
             dispatcher.utter_message(
                 text=(
                     "For your security this record is locked for a short while after several "
@@ -251,7 +254,7 @@ class VerifiedFormValidation(FormValidationAction, ABC):
                 )
             )
             return {"patient_name": None, "patient_dob": None, "failed_verifications": MAX_ATTEMPTS}
-        patient = result.patient
+        patient = None if result.locked else result.patient
         if patient is None:
             failures = int(tracker.get_slot("failed_verifications") or 0) + 1
             if failures >= MAX_ATTEMPTS:
