@@ -42,6 +42,11 @@ _TRIGGER = re.compile(
     r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s{0,2}\d"
     r"|\d(?:st|nd|rd|th)?\s{1,2}(?:of\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
     r"|\.(?:com|net|org|edu|gov|io|us)\b"
+    # A house number before a word ("12 elm street") and a spelled-out address ("at example
+    # dot org"): short addresses and emails that the cues above let through (found in review).
+    r"|\b\d{1,5}\s+(?:[^\W\d_]+\s+){1,3}(?:street|st|avenue|ave|road|rd|lane|ln|drive|dr|court|ct"
+    r"|boulevard|blvd|way|place|pl|circle|cir|terrace|parkway|pkwy|highway|hwy|trail)\b"
+    r"|\b(?:apt|apartment|unit|suite|ste)\.?\s*#?\d|\bdot\s+(?:com|net|org|edu|gov|io|us)\b"
     r"|\b(?:name|this\s+is|i\s?am|i'?m|dr|mr|mrs|ms|patient|son|daughter|wife|husband|here|thanks|call\s+me)\b",
     re.I,
 )

@@ -104,3 +104,13 @@ def test_structlog_install_puts_processor_before_renderer(installed):
         assert processors[-2] is plog.redact_structlog_event
     finally:
         structlog.configure(processors=old)
+
+
+@pytest.mark.parametrize("line", ["callback note: lives at 12 elm street", "email quenby at example dot org"])
+def test_short_addresses_are_redacted_with_nothing_bound(installed, line):
+    # Found in review: with no conversation bound (a background task), the cheap pre-check let
+    # these through unredacted although the full redactor changes them.
+    logger, stream, _ = _capture("test.privacy.gate")
+    logger.info(line)
+    out = stream.getvalue()
+    assert "elm street" not in out and "example dot org" not in out
