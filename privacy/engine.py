@@ -33,6 +33,9 @@ for _name in ("presidio-analyzer", "presidio-anonymizer"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 CHUNK_CHARS = 2000  # long texts are analysed in pieces so time grows linearly with length
+# Consecutive pieces share this much text: a phone number or address cut by a piece's end is
+# whole in the next piece (found in review: one straddling the cut was stored as it was).
+CHUNK_OVERLAP = 200
 MAX_DEPTH = 8  # nested slot values deeper than this are replaced whole
 MAX_ITEMS = 500
 REDACTED_DEEP = "<REDACTED>"
@@ -94,8 +97,10 @@ def to_text(value: Any) -> str:
     return str(value)
 
 
-def _chunks(text: str, size: int = CHUNK_CHARS):
-    """(offset, piece) pairs, cut at a line end, sentence end or space near `size` when possible."""
+def _chunks(text: str, size: int = CHUNK_CHARS, overlap: int = CHUNK_OVERLAP):
+    """(offset, piece) pairs, cut at a line end, sentence end or space near `size` when
+    possible, each piece starting `overlap` characters before the last one ended (what is
+    found twice is merged by _merge)."""
     start = 0
     n = len(text)
     while start < n:
@@ -108,7 +113,9 @@ def _chunks(text: str, size: int = CHUNK_CHARS):
                     end = start + size // 2 + cut + len(sep)
                     break
         yield start, text[start:end]
-        start = end
+        if end >= n:
+            return
+        start = max(end - overlap, start + 1)
 
 
 class Redactor:
