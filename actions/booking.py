@@ -77,11 +77,11 @@ async def _closed_reasons(pref: TimePreference, now: datetime) -> List[str]:
     reasons = []
     practice = get_practice_system()
     closures = await practice.closures(pref.start_date, pref.end_date)
-    names = {loc.id: loc.name for loc in await practice.locations()} if closures else {}
+    location_names = {loc.id: loc.name for loc in await practice.locations()} if closures else {}
     for closure in closures:
         day = closure.date
         # A closure of one site is not the whole practice being shut.
-        who = f"{names.get(closure.location_id, 'one of our locations')} is" if closure.location_id else "we're"
+        who = f"{location_names.get(closure.location_id, 'one of our locations')} is" if closure.location_id else "we're"
         reasons.append(f"{who} closed on {day.strftime('%A')} {day.day} {day.strftime('%B')} ({closure.reason})")
     hours = opening_hours()
     span = (pref.end_date - pref.start_date).days + 1

@@ -372,12 +372,20 @@ def _trigger_text(tracker: Tracker) -> Optional[str]:
 
 
 def _idempotency_key(tracker: Tracker, medication_id: int) -> str:
-    """One request per medication per session, however often the patient says yes."""
-    session_start = next(
-        (e.get("timestamp") for e in reversed(tracker.events) if e.get("event") == "session_started"),
-        0,
+    """One request per medication per run of the refill form, however often the patient says
+    yes. Per form run, not per session: asking again after staff decided the first request
+    must make a new request, not bring back the decided one as if it were just made."""
+    form_start = next(
+        (e.get("timestamp") for e in reversed(tracker.events)
+         if e.get("event") == "active_loop" and e.get("name") == "refill_form"),
+        None,
     )
-    raw = f"{tracker.sender_id}|{session_start}|{medication_id}"
+    if form_start is None:  # no form event to go by: the session, as before
+        form_start = next(
+            (e.get("timestamp") for e in reversed(tracker.events) if e.get("event") == "session_started"),
+            0,
+        )
+    raw = f"{tracker.sender_id}|{form_start}|{medication_id}"
     return "conv-" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:40]
 
 
@@ -594,7 +602,11 @@ class ActionRefillStatus(Action):
         family = [(me, None)] + [(d["id"], d["first_name"]) for d in tracker.get_slot("dependants") or []]
         lines: List[Tuple[Any, str]] = []
         for patient_id, first_name in family:
-            for request in (await practice.refill_requests(patient_id))[:5]:
+            requests = await practice.refill_requests(patient_id)  # newest first
+            # Every request still waiting, however old, then the latest decided ones.
+            waiting = [r for r in requests if r.status == REFILL_PENDING]
+            shown = waiting + [r for r in requests if r.status != REFILL_PENDING][:max(0, 5 - len(waiting))]
+            for request in shown:
                 prefix = f"For {first_name}: " if first_name else ""
                 lines.append((request, prefix + status_line(request)))
         if not lines:

@@ -29,6 +29,7 @@ from actions.practice.port import (
     REFILL_NEEDS_APPOINTMENT,
     REFILL_STATUSES,
     NotFound,
+    RefillAlreadyDecided,
     RefillRequest,
 )
 
@@ -121,6 +122,10 @@ async def main_async(argv: Optional[List[str]] = None) -> int:
                 args.reference, DECISIONS[args.command], args.note)
         except NotFound:
             print(f"No refill request {args.reference!r}. `make staff-refills` lists them.", file=sys.stderr)
+            return 2
+        except RefillAlreadyDecided as decided:
+            # A typo or an old reference must not overturn a decision the patient was told of.
+            print(f"{decided} `make staff-refills ARGS='list --status all'` shows it.", file=sys.stderr)
             return 2
         print(f"{request.reference} is now {request.status}.")
         outcome = await text_patient(request)

@@ -19,6 +19,7 @@ from actions.practice import models as m
 from actions.practice.clinic import load_clinic
 from actions.practice.migrate import ensure_schema_and_seed
 from actions.practice.port import (
+    RefillAlreadyDecided,
     APPOINTMENT_BOOKED,
     APPOINTMENT_CANCELLED,
     NotFound,
@@ -507,6 +508,11 @@ async def test_refill_requests_are_idempotent(practice):
         await system.set_refill_status("RX-NOPE2", "denied")
     with pytest.raises(ValueError):
         await system.set_refill_status(first.reference, "maybe")
+    # Found in review: a decided request could be decided again (an approved one denied by a
+    # typo'd reference), and the patient was texted both decisions.
+    with pytest.raises(RefillAlreadyDecided, match="already approved"):
+        await system.set_refill_status(first.reference, "denied")
+    assert [r.status for r in await system.refill_requests(patient.id) if r.id == first.id] == ["approved"]
 
 
 async def test_refill_queue_lists_every_patients_requests_with_names(practice):

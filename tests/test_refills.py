@@ -386,6 +386,57 @@ def test_refill_status_shows_each_state_and_offers_booking_when_a_visit_is_neede
     assert "wasn't able to verify" in refusal["text"] and "RX-" not in refusal["text"]
 
 
+def test_refill_status_always_shows_a_request_still_waiting(run):
+    # Found in review: only the five newest requests were listed, so five newer decided ones
+    # hid an older request that was still waiting.
+    async def scenario():
+        system = practice_module.get_practice_system()
+        patient = await system.verify_patient(*DEMO_PATIENT)
+        meds = {m.generic_name: m for m in await system.active_medications(patient.id)}
+        waiting = await system.create_refill_request(patient.id, meds["atorvastatin"].id, 1, "w-1")
+        for n in range(5):
+            later = await system.create_refill_request(patient.id, meds["lisinopril"].id, 1, f"w-{n + 2}")
+            await system.set_refill_status(later.reference, "denied")
+        from rasa_sdk.executor import CollectingDispatcher
+
+        dispatcher = CollectingDispatcher()
+        who = {"verified_patient_id": patient.id, "dependants": []}
+        await ActionRefillStatus().run(dispatcher, refill_tracker(who, None, form="refill_status_form"), {})
+        return waiting, dispatcher.messages[0]["text"]
+
+    waiting, text = run(scenario)
+    assert waiting.reference in text and "waiting for the care team" in text
+
+
+def test_asking_again_after_a_decision_makes_a_new_request(run, tmp_path, monkeypatch):
+    """Found in review: in the same session, asking again for a medicine whose request staff
+    had denied brought back the denied request and told the patient "Done ... is in"."""
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+
+    async def confirm(slots, form_started_at):
+        form = [{"event": "active_loop", "name": "refill_form", "timestamp": form_started_at}]
+        events, _ = await validate(ValidateRefillForm(), refill_tracker(
+            {**slots, "refill_confirmed": True}, "refill_confirmed", intent="affirm", events_before=form))
+        return slot_events(events)["last_refill"]["reference"]
+
+    async def scenario():
+        slots, _ = await choose(DEMO_PATIENT, "lipitor")
+        events, _ = await validate(ValidateRefillForm(), refill_tracker(
+            {**slots, "refill_pharmacy": "yes"}, "refill_pharmacy", text="yes"))
+        slots.update(slot_events(events))
+        first = await confirm(slots, 1000.0)
+        again = await confirm(slots, 1000.0)  # a repeated "yes" in the same form: same request
+        await practice_module.get_practice_system().set_refill_status(first, "denied")
+        after = await confirm(slots, 2000.0)  # asked again later in the session
+        statuses = {r.reference: r.status for r in
+                    await practice_module.get_practice_system().refill_requests(slots["verified_patient_id"])}
+        return first, again, after, statuses
+
+    first, again, after, statuses = run(scenario)
+    assert again == first and after != first
+    assert statuses[first] == "denied" and statuses[after] == "pending"
+
+
 # --- SMS identity, lockout and idle expiry ---------------------------------------------
 
 

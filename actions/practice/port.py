@@ -215,6 +215,11 @@ class SlotNotOffered(SlotUnavailable):
     closure, misaligned, or its length does not match the visit type."""
 
 
+class RefillAlreadyDecided(PracticeError):
+    """A refill request that is no longer pending cannot be decided again (the patient has
+    been told, and the pharmacy may have it)."""
+
+
 class AppointmentNotChangeable(PracticeError):
     """The appointment is cancelled or has already started, so it cannot be moved or
     cancelled here; the patient should call the practice."""

@@ -52,6 +52,7 @@ from actions.practice.port import (
     PracticeError,
     PracticeSystem,
     Provider,
+    RefillAlreadyDecided,
     RefillRequest,
     Slot,
     SlotNotOffered,
@@ -1276,6 +1277,11 @@ class SqlPracticeSystem(PracticeSystem):
             )
             if request is None:
                 raise NotFound("No refill request with that reference.")
+            if request.status != REFILL_PENDING:
+                raise RefillAlreadyDecided(
+                    f"{request.reference} was already {request.status.replace('_', ' ')}"
+                    + (f" on {request.decided_at:%Y-%m-%d}" if request.decided_at else "")
+                    + "; not changed.")
             request.status = status
             request.decided_at = None if status == REFILL_PENDING else now
             request.decision_note = note
