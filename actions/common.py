@@ -101,3 +101,9 @@ def best_match(text: str, options: Sequence[Tuple[str, Any]]) -> Optional[Any]:
 
 def button(title: str, payload: str) -> Dict[str, str]:
     return {"title": title, "payload": payload}
+
+
+def slack_escape(text: str) -> str:
+    """Slack's mrkdwn control characters: escaping them stops handbook, question or summary
+    text from forming links, user mentions or <!channel> pings."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

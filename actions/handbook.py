@@ -38,6 +38,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 from rank_bm25 import BM25Okapi
 
+from actions.common import slack_escape
+
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -1226,12 +1228,6 @@ def excerpt(text: str, query_terms: Iterable[str], limit: int = MAX_EXCERPT_CHAR
 # --------------------------------------------------------------------------------------
 # Slack formatting
 # --------------------------------------------------------------------------------------
-
-
-def slack_escape(text: str) -> str:
-    """Slack's mrkdwn control characters: escaping them stops handbook or question text from
-    forming links, user mentions or <!channel> pings."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _markdown_to_mrkdwn(text: str) -> str:

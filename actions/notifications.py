@@ -18,7 +18,7 @@ from typing import Iterable, Optional
 
 import aiohttp
 
-from actions.handbook import slack_escape
+from actions.common import slack_escape
 from privacy.engine import safe_redact
 
 logger = logging.getLogger(__name__)

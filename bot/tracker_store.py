@@ -28,6 +28,12 @@ from privacy.conversation import conversation_known_values
 from privacy.logging import add_known_values
 
 
+def _bind_slots(tracker: DialogueStateTracker) -> DialogueStateTracker:
+    """What the slots hold now; the messages were bound when the tracker was retrieved."""
+    add_known_values(conversation_known_values({n: s.value for n, s in tracker.slots.items()}, []))
+    return tracker
+
+
 def _bind(tracker: Optional[DialogueStateTracker]) -> Optional[DialogueStateTracker]:
     if tracker is not None:
         slots = {name: slot.value for name, slot in tracker.slots.items()}
@@ -44,7 +50,7 @@ class RedactingInMemoryTrackerStore(InMemoryTrackerStore):
         # Bound again as saved: this turn may have set names the request did not know (the
         # first name on file at verification, dependants' names), and saving publishes the
         # turn's events to the archive broker, which redacts with what is bound now.
-        await super().save(_bind(tracker))
+        await super().save(_bind_slots(tracker))
 
 
 logger = logging.getLogger(__name__)
@@ -64,7 +70,7 @@ class RedactingRedisTrackerStore(RedisTrackerStore):
         return _bind(await super().retrieve(sender_id))
 
     async def save(self, tracker: DialogueStateTracker, timeout: Optional[float] = None) -> None:
-        await super().save(_bind(tracker), timeout)  # see RedactingInMemoryTrackerStore.save
+        await super().save(_bind_slots(tracker), timeout)  # see RedactingInMemoryTrackerStore.save
 
     def serialise_tracker(self, tracker: DialogueStateTracker) -> Text:
         plain = SerializedTrackerAsText.serialise_tracker(tracker)

@@ -355,6 +355,16 @@ def test_a_guardian_requests_for_a_dependant(run):
     assert slots["refill_medication"].startswith("albuterol")
 
 
+async def refill_status(patient_id):
+    """What "refill status" shows a patient verified as `patient_id` (None: not verified)."""
+    from rasa_sdk.executor import CollectingDispatcher
+
+    dispatcher = CollectingDispatcher()
+    who = {"verified_patient_id": patient_id, "dependants": []} if patient_id else {}
+    await ActionRefillStatus().run(dispatcher, refill_tracker(who, None, form="refill_status_form"), {})
+    return dispatcher.messages
+
+
 def test_refill_status_shows_each_state_and_offers_booking_when_a_visit_is_needed(run):
     async def scenario():
         system = practice_module.get_practice_system()
@@ -367,14 +377,7 @@ def test_refill_status_shows_each_state_and_offers_booking_when_a_visit_is_neede
         await system.set_refill_status(b.reference, "needs_appointment")
         await system.set_refill_status(c.reference, "denied")
         d = await system.create_refill_request(patient.id, meds["atorvastatin"].id, 1, "s-4")
-        from rasa_sdk.executor import CollectingDispatcher
-
-        dispatcher = CollectingDispatcher()
-        who = {"verified_patient_id": patient.id, "dependants": []}
-        await ActionRefillStatus().run(dispatcher, refill_tracker(who, None, form="refill_status_form"), {})
-        nobody = CollectingDispatcher()
-        await ActionRefillStatus().run(nobody, refill_tracker({}, None, form="refill_status_form"), {})
-        return (a, b, c, d), dispatcher.messages, nobody.messages
+        return (a, b, c, d), await refill_status(patient.id), await refill_status(None)
 
     (a, b, c, d), (message,), (refusal,) = run(scenario)
     text = message["text"]
@@ -397,12 +400,7 @@ def test_refill_status_always_shows_a_request_still_waiting(run):
         for n in range(5):
             later = await system.create_refill_request(patient.id, meds["lisinopril"].id, 1, f"w-{n + 2}")
             await system.set_refill_status(later.reference, "denied")
-        from rasa_sdk.executor import CollectingDispatcher
-
-        dispatcher = CollectingDispatcher()
-        who = {"verified_patient_id": patient.id, "dependants": []}
-        await ActionRefillStatus().run(dispatcher, refill_tracker(who, None, form="refill_status_form"), {})
-        return waiting, dispatcher.messages[0]["text"]
+        return waiting, (await refill_status(patient.id))[0]["text"]
 
     waiting, text = run(scenario)
     assert waiting.reference in text and "waiting for the care team" in text
