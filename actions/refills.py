@@ -339,10 +339,13 @@ class ValidateRefillForm(VerifiedFormValidation):
                 idempotency_key=_idempotency_key(tracker, medication.id),
                 kind=kind,
                 channel="sms" if is_sms(tracker) else "web",
+                requested_by=tracker.get_slot("verified_patient_id"),
             )
         except NotFound:
             return {"refill_confirmed": False}
-        if already is None:
+        # Only the call that made the request tells staff: a second conversation racing this
+        # one (same patient, same medicine) gets the same request back with created False.
+        if request.created:
             await notify_staff(
                 "New prescription renewal request" if kind == REFILL_KIND_RENEWAL
                 else "New refill request",

@@ -61,7 +61,10 @@ async def text_patient(request: RefillRequest) -> Optional[str]:
 
     if request.channel != "sms":
         return None
-    patient = await get_practice_system().get_patient(request.patient_id)
+    # The person who asked gets the answer: a guardian who asked for a teenager with a phone
+    # of their own is texted, not the teenager. Requests from before requested_by was kept
+    # fall back to the patient, and a patient without a phone to their guardian.
+    patient = await get_practice_system().get_patient(request.requested_by_id or request.patient_id)
     if patient.phone is None and patient.guardian_id is not None:
         patient = await get_practice_system().get_patient(patient.guardian_id)
     if not patient.phone:

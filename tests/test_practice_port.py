@@ -17,6 +17,7 @@ from sqlalchemy import func, select, text
 
 from actions.practice import models as m
 from actions.practice.clinic import load_clinic
+from actions.practice.matching import name_key
 from actions.practice.migrate import ensure_schema_and_seed
 from actions.practice.port import (
     RefillAlreadyDecided,
@@ -99,6 +100,46 @@ async def test_verify_accepts_the_right_name_and_dob_in_any_common_form(practice
     patty = await system.verify_patient("Patty O\u2019Placeholder", date(1983, 8, 18))
     assert patty is not None and patty.last_name == "O'Placeholder"
     assert await system.verify_patient("demo van der testen", date(1969, 6, 30)) is not None
+
+
+async def test_names_in_any_script_verify(practice):
+    # A name in Cyrillic used to fold to an empty key and could never verify; "ø" and "ł"
+    # lost their letter. Synthetic patients, added for this test.
+    system = practice.system
+    people = [("Анна", "Тестова", date(1990, 2, 3)), ("Søren", "Prøvesen-Łąk", date(1977, 5, 6))]
+    async with system.engine.begin() as connection:
+        for first, last, dob in people:
+            await connection.execute(m.Patient.__table__.insert().values(
+                first_name=first, last_name=last, name_key=name_key(first, last), date_of_birth=dob))
+    anna = await system.verify_patient("анна тестова", date(1990, 2, 3))
+    assert anna is not None and anna.last_name == "Тестова"
+    assert await system.verify_patient("ТЕСТОВА, Анна", date(1990, 2, 3)) == anna
+    assert await system.verify_patient("Анна Петрова", date(1990, 2, 3)) is None
+    soren = await system.verify_patient("Soren Provesen-Lak", date(1977, 5, 6))
+    assert soren is not None and soren.first_name == "Søren"
+    assert await system.verify_patient("Søren Prøvesen Łąk", date(1977, 5, 6)) == soren
+
+
+def test_migration_0003_recomputes_keys_made_by_the_old_fold(tmp_path):
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from actions.practice.migrate import alembic_config
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+        # As the old fold stored them: a-z and digits only.
+        connection.execute(text(
+            "INSERT INTO patients (first_name, last_name, name_key, date_of_birth) VALUES "
+            "('Анна', 'Тестова', '', '1990-02-03'), ('Søren', 'Prøvesen', 's ren pr vesen', '1977-05-06'), "
+            "('Testy', 'McFakeface', 'testy mcfakeface', '1985-04-23')"))
+        command.upgrade(config, "head")
+        keys = connection.execute(text("SELECT name_key FROM patients ORDER BY id")).scalars().all()
+    engine.dispose()
+    assert keys == ["анна тестова", "soren provesen", "testy mcfakeface"]
 
 
 async def test_verify_rejects_a_wrong_name_or_dob_without_saying_which(practice):
@@ -487,6 +528,9 @@ async def test_refill_requests_are_idempotent(practice):
         for i in range(9)
     ))
     assert len({r.id for r in results}) == 1
+    # ... and exactly one caller is told it made the request (that one, and only it, tells staff).
+    assert [r.created for r in results].count(True) == 1
+    assert first.created and not (await ask("conv-1:statin")).created
     assert len(await system.refill_requests(patient.id)) == 2
 
     decided = await system.set_refill_status(

@@ -3,6 +3,7 @@ seeded SQLite practice database."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -278,6 +279,33 @@ def test_a_refill_is_requested_once_with_a_reference_and_staff_are_told_without_
         assert phi not in outbox
 
 
+def test_two_conversations_confirming_at_once_tell_staff_once(run, tmp_path, monkeypatch):
+    # The same patient says yes in two tabs (or on SMS and the web) at the same moment: one
+    # request, and staff see it once, not a duplicate to triage.
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+
+    async def scenario():
+        slots, _ = await choose(DEMO_PATIENT, "lipitor")
+        events, _ = await validate(ValidateRefillForm(), refill_tracker(
+            {**slots, "refill_pharmacy": "yes"}, "refill_pharmacy", text="yes"))
+        slots.update(slot_events(events))
+
+        async def confirm(conversation):
+            form_started = [{"event": "active_loop", "name": "refill_form", "timestamp": 1000.0 + conversation}]
+            events, _ = await validate(ValidateRefillForm(), refill_tracker(
+                {**slots, "refill_confirmed": True}, "refill_confirmed", intent="affirm",
+                events_before=form_started))
+            return slot_events(events)
+
+        return await asyncio.gather(confirm(1), confirm(2))
+
+    first, second = run(scenario)
+    reference = first["last_refill"]["reference"]
+    assert second["last_refill"]["reference"] == reference
+    notices = (tmp_path / "outbox" / "slack.jsonl").read_text()
+    assert notices.count(reference) == 1
+
+
 def test_no_refills_left_becomes_a_renewal_for_the_prescriber(run, tmp_path, monkeypatch):
     monkeypatch.setenv("VAR_DIR", str(tmp_path))
 
@@ -353,6 +381,51 @@ def test_a_guardian_requests_for_a_dependant(run):
     assert who["requested_slot"] == "refill_for"
     assert slots["subject_patient_id"] != slots["verified_patient_id"]
     assert slots["refill_medication"].startswith("albuterol")
+
+
+def test_a_guardians_request_is_answered_to_the_guardian_not_the_dependants_phone(run, tmp_path, monkeypatch):
+    # Junior has a phone of their own (synthetic). The guardian asked by text, so the decision
+    # goes to the guardian: Junior never asked, and the guardian would otherwise hear nothing.
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    from sqlalchemy import update
+
+    from actions.practice import models as m
+    from actions.practice.seed import DEMO_GUARDIAN_PHONE
+    from actions.staff_refills import text_patient
+    from connectors.sms import SmsSettings
+    from connectors.sms_state import keyed_sender_id
+
+    junior_phone = "+13125550199"
+
+    async def scenario():
+        system = practice_module.get_practice_system()
+        who = await verified(DEMO_GUARDIAN)
+        events, _ = await validate(ValidateRefillForm(), refill_tracker(
+            {**who, "refill_for": "Junior"}, "refill_for", text="Junior"))
+        slots = {**who, **slot_events(events)}
+        async with system.engine.begin() as connection:
+            await connection.execute(update(m.Patient).where(
+                m.Patient.id == slots["subject_patient_id"]).values(phone=junior_phone))
+        events, _ = await validate(ValidateRefillForm(), refill_tracker(
+            {**slots, "refill_medication": "inhaler"}, "refill_medication"))
+        slots.update(slot_events(events))
+        events, _ = await validate(ValidateRefillForm(), refill_tracker(
+            {**slots, "refill_pharmacy": "yes"}, "refill_pharmacy", text="yes"))
+        slots.update(slot_events(events))
+        events, _ = await validate(ValidateRefillForm(), refill_tracker(
+            {**slots, "refill_confirmed": True}, "refill_confirmed", intent="affirm", channel="sms"))
+        reference = slot_events(events)["last_refill"]["reference"]
+        decided = await system.set_refill_status(reference, "approved")
+        return slots, decided, await text_patient(decided)
+
+    slots, decided, outcome = run(scenario)
+    assert decided.requested_by_id == slots["verified_patient_id"] != decided.patient_id
+    assert outcome == "the patient was texted"
+    secret = SmsSettings.from_env().sender_secret
+    (text,) = [json.loads(line) for line in (tmp_path / "outbox" / "sms.jsonl").read_text().splitlines()]
+    assert text["to"] == keyed_sender_id(secret, DEMO_GUARDIAN_PHONE)
+    assert text["to"] != keyed_sender_id(secret, junior_phone)
+    assert decided.reference in text["body"]
 
 
 async def refill_status(patient_id):

@@ -9,16 +9,27 @@ from typing import Optional, Set
 import phonenumbers
 
 _APOSTROPHES = re.compile(r"['\u2019\u02bc`\u00b4]")
-_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+# Letters of any script are kept ("Анна Петрова" must match itself); everything else,
+# underscore included, separates words.
+_NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
+# Latin letters that Unicode does not decompose into base letter + accent, written the way a
+# patient on an English keyboard types them ("Søren Łukasz" as "soren lukasz").
+_UNDECOMPOSED_LATIN = str.maketrans({
+    "ø": "o", "đ": "d", "ð": "d", "ł": "l", "ħ": "h", "ı": "i", "ŧ": "t",
+    "æ": "ae", "œ": "oe", "þ": "th",
+})
 
 
 def fold_text(text: str) -> str:
     """Lower-case, accent-free, punctuation as single spaces: "  Zoë  O'Exámple-Smith "
-    -> "zoe oexample smith"."""
+    -> "zoe oexample smith"; "Søren" -> "soren"; other scripts keep their letters.
+
+    Stored keys (patients.name_key, pharmacies.search_name) are made with this: a change
+    here needs a migration that recomputes them (see migrations 0003)."""
     decomposed = unicodedata.normalize("NFKD", text)
     without_marks = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    folded = _APOSTROPHES.sub("", without_marks.casefold())
-    return _NOT_ALNUM.sub(" ", folded).strip()
+    folded = _APOSTROPHES.sub("", without_marks.casefold()).translate(_UNDECOMPOSED_LATIN)
+    return _NOT_LETTER_OR_DIGIT.sub(" ", folded).strip()
 
 
 def name_key(first_name: str, last_name: str) -> str:

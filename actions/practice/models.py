@@ -260,6 +260,8 @@ class RefillRequest(Base):
     decided_at = Column(UtcDateTime, nullable=True)
     decision_note = Column(Text, nullable=True)
     patient_notified_at = Column(UtcDateTime, nullable=True)
+    # Who asked: the patient, or a guardian for a dependant. A decision is texted to them.
+    requested_by_id = Column(Integer, ForeignKey("patients.id"), nullable=True)
     __table_args__ = (
         CheckConstraint(
             "status IN ('pending', 'approved', 'denied', 'needs_appointment')",

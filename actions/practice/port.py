@@ -16,7 +16,7 @@ Conventions every implementation keeps:
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -155,6 +155,10 @@ class RefillRequest:
     medication_name: str = ""  # "atorvastatin 20 mg"
     pharmacy_name: str = ""
     patient_notified_at: Optional[datetime] = None
+    requested_by_id: Optional[int] = None  # who asked: the patient, or their guardian
+    # True only in the answer to the create_refill_request call that made this request, so the
+    # caller that made it (and no other) tells staff. Not part of equality: it is not the request.
+    created: bool = field(default=False, compare=False)
 
 
 HANDOFF_LIVE = "live"  # office hours: the conversation waits for staff
@@ -368,11 +372,14 @@ class PracticeSystem(abc.ABC):
         *,
         kind: str = REFILL_KIND_REFILL,
         channel: str = "web",
+        requested_by: Optional[int] = None,
     ) -> RefillRequest:
-        """A pending refill request for staff to decide on.
+        """A pending refill request for staff to decide on. `requested_by` is the verified
+        person who asked (a guardian for a dependant; default: the patient).
 
         Idempotent: the same idempotency_key, or a request already pending for the same
-        medication, returns that request instead of creating a second one. Raises NotFound
+        medication, returns that request instead of creating a second one; `created` is True
+        only on the call that made it (concurrent callers included). Raises NotFound
         for a medication that is not this patient's active one, or an unknown pharmacy."""
 
     @abc.abstractmethod

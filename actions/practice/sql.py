@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Awaitable, Callable, List, Optional, Sequence, Tuple, TypeVar
 from zoneinfo import ZoneInfo
@@ -285,6 +286,7 @@ class SqlPracticeSystem(PracticeSystem):
             patient_notified_at=(
                 self._local(row.patient_notified_at) if row.patient_notified_at else None
             ),
+            requested_by_id=row.requested_by_id,
         )
 
     def _refill_query(self):
@@ -1040,6 +1042,7 @@ class SqlPracticeSystem(PracticeSystem):
         *,
         kind: str = REFILL_KIND_REFILL,
         channel: str = "web",
+        requested_by: Optional[int] = None,
     ) -> RefillRequest:
         if kind not in (REFILL_KIND_REFILL, REFILL_KIND_RENEWAL):
             raise ValueError("kind must be 'refill' or 'renewal'")
@@ -1077,6 +1080,11 @@ class SqlPracticeSystem(PracticeSystem):
             )
             if medication is None:
                 raise NotFound("No such active medication for this patient.")
+            if requested_by is not None and requested_by != patient_id:
+                guardian_id = await session.scalar(
+                    select(m.Patient.guardian_id).where(m.Patient.id == patient_id))
+                if requested_by != guardian_id:
+                    raise NotFound("Only the patient or their guardian can ask for their refill.")
             if await session.get(m.Pharmacy, pharmacy_id) is None:
                 raise NotFound("No such pharmacy.")
             request = m.RefillRequest(
@@ -1088,11 +1096,12 @@ class SqlPracticeSystem(PracticeSystem):
                 status=REFILL_PENDING,
                 kind=kind,
                 channel=channel if channel in ("web", "sms") else "web",
+                requested_by_id=requested_by if requested_by is not None else patient_id,
                 created_at=now,
             )
             session.add(request)
             await session.flush()
-            return await self._named_refill(session, request.id)
+            return replace(await self._named_refill(session, request.id), created=True)
 
         try:
             return await self._write(work)
