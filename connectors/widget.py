@@ -90,6 +90,10 @@ class WidgetTexts:
     def session_expired(self) -> str:
         return "Your chat session ended after a long pause, so a new chat has started."
 
+    def idle_cleared(self, minutes: int) -> str:
+        return (f"This chat was cleared after {minutes} minutes without messages, to keep it "
+                "private on this screen. Type a message to start a new chat.")
+
     def failure(self) -> str:
         return ("Sorry, something went wrong on our side. Please try again in a minute, "
                 f"or call {self.contact.phone}.")
@@ -278,6 +282,10 @@ class WidgetInput(InputChannel):
             "renewed": token is not None,
             "expired": bool(previous) and token is None,
             "expired_message": self.texts.session_expired(),
+            # The page clears its transcript itself once the conversation has been idle this
+            # long, so a tab left open on a shared screen does not keep showing it.
+            "idle_s": self.settings.idle_minutes * 60,
+            "idle_message": self.texts.idle_cleared(self.settings.idle_minutes),
             "max_chars": self.settings.max_message_chars,
         })
         return response.json(issued, headers={**self._cors(request), "Cache-Control": "no-store"})

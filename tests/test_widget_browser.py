@@ -361,7 +361,7 @@ def test_socket_replies_once_per_message_id_and_binds_the_text_for_log_redaction
 SCREENSHOT_NAMES = {
     "book": ["booked"], "reload_and_second_tab": ["after-reload"], "keyboard_only": ["keyboard"],
     "reconnect": ["reconnect"], "end_chat": ["end-chat"], "xss_is_text": ["xss"], "origin_refused": ["origin-refused"], "rate_limited": ["rate-limited"],
-    "axe": ["axe"], "small_screens": ["360px", "zoom200"],
+    "axe": ["axe"], "small_screens": ["360px", "zoom200"], "idle_clears": ["idle-cleared"],
 }
 
 

@@ -117,6 +117,20 @@
   var ws = null, ready = false, fatal = false, attempt = 0, retryTimer = null, everReady = 0;
   var replayUntil = 0; // seqs up to this came from replay: shown, not announced
   var seen = {}, lastSeq = 0, pending = [], counter = 0, connecting = false;
+  var idleMs = 0, idleText = "";
+
+  // Activity is kept with the session in localStorage, so every tab of the browser sees the
+  // newest, including activity in a tab whose socket this one does not share.
+  function touch() { var v = load(); if (v) { v.at = Date.now(); save(v); } }
+  // A tab left open on a shared screen: once the conversation has been idle as long as the
+  // server's session lasts, the transcript goes, as the server's copy does.
+  function clearIfIdle() {
+    var v = load();
+    if (!idleMs || !v || !v.at || Date.now() - v.at < idleMs) { return; }
+    resetLocal();
+    showError("");
+    setStatus(idleText);
+  }
 
   function load() { try { return JSON.parse(localStorage.getItem(STORE)) || null; } catch (e) { return null; } }
   function save(v) { try { localStorage.setItem(STORE, JSON.stringify(v)); } catch (e) { /* private mode */ } }
@@ -171,6 +185,7 @@
     if (seen[f.seq]) { return; } // already shown (replay after reconnect, or another tab)
     seen[f.seq] = true;
     lastSeq = Math.max(lastSeq, f.seq);
+    if (f.seq > replayUntil) { touch(); }
     removeReplies();
     if (f.from === "user") {
       var mine = f.id && log.querySelector('[data-id="' + CSS.escape(f.id) + '"]');
@@ -212,11 +227,13 @@
       }
       var s = res.body;
       maxChars = s.max_chars || maxChars;
+      idleMs = (s.idle_s || 0) * 1000;
+      idleText = s.idle_message || "";
       if (!saved || saved.cid !== s.conversation_id) {
         clearTranscript();
         if (s.expired) { setStatus(s.expired_message); }
       }
-      save({ token: s.token, cid: s.conversation_id });
+      save({ token: s.token, cid: s.conversation_id, at: Date.now() });
       openSocket(s.token);
     }).catch(function () {
       connecting = false;
@@ -286,6 +303,7 @@
     item.classList.add("msw-pending");
     item.setAttribute("data-id", m.id);
     pending.push(m);
+    touch();
     if (ws && ready) { ws.send(JSON.stringify(m)); } else { connect(); }
     return true;
   }
@@ -335,11 +353,19 @@
   });
   // "End chat" in another tab ends it here too.
   window.addEventListener("storage", function (e) {
-    if (e.key === STORE && !e.newValue) { resetLocal(); setStatus("This chat was ended in another tab."); }
+    if (e.key !== STORE || e.newValue) { return; }
+    var old = null;
+    try { old = JSON.parse(e.oldValue); } catch (x) { /* not ours */ }
+    var idled = idleMs && old && old.at && Date.now() - old.at >= idleMs;
+    resetLocal();
+    setStatus(idled ? idleText : "This chat was ended in another tab.");
   });
   window.addEventListener("online", function () {
     if (!ws && !panel.hidden) { clearTimeout(retryTimer); retryTimer = null; attempt = 0; connect(); }
   });
+
+  setInterval(clearIfIdle, 15000);
+  document.addEventListener("visibilitychange", clearIfIdle);
 
   var restore = false;
   try { restore = sessionStorage.getItem(OPEN) === "1"; } catch (e) { /* ignore */ }

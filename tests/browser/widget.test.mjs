@@ -184,6 +184,43 @@ const scenarios = {
     return {};
   },
 
+  // A tab left open on a shared screen: after the session's idle limit (30 minutes here) the
+  // transcript is cleared from the page and the browser, in every open tab.
+  async idle_clears(browser) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const other = await context.newPage();
+    await page.clock.install();
+    await other.clock.install();
+    await openWidget(page);
+    await bot(page, "automated assistant");
+    await idle(page);
+    await say(page, "I'd like to book an appointment");
+    await bot(page, "full name");
+    await idle(page);
+    await openWidget(other);
+    await bot(other, "full name");  // the second tab shows the same conversation
+    await page.clock.fastForward("29:00");
+    check((await transcript(page)).some((l) => l.includes("book an appointment")), "cleared before the idle limit");
+    // The other tab lives on the same wall clock; its own timers are left to the page's clearing.
+    await other.clock.setSystemTime(new Date(Date.now() + 31 * 60 * 1000));
+    await page.clock.fastForward("02:00");
+    await page.waitForFunction(() => document.querySelectorAll(".msw-msg").length === 0, null, { timeout: 5000 });
+    const status = await page.textContent(".msw-status");
+    check(status.includes("cleared after 30 minutes"), "no word on why the chat was cleared: " + status);
+    check(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("clinic-widget:")).length === 0),
+      "the idle conversation is still in localStorage");
+    await other.waitForFunction(() => document.querySelectorAll(".msw-msg").length === 0, null, { timeout: 5000 });
+    check((await other.textContent(".msw-status")).includes("cleared after 30 minutes"), "the other tab did not say why");
+    await shot(page, "idle-cleared");
+    // Typing again starts a new conversation, with nothing of the old one.
+    await say(page, "hello");
+    await bot(page, "automated assistant");
+    check(!(await transcript(page)).some((l) => l.includes("book an appointment")), "the old conversation came back");
+    await context.close();
+    return {};
+  },
+
   async keyboard_only(browser) {
     const page = await browser.newPage();
     await page.goto(BASE + "/");
