@@ -25,6 +25,7 @@ from typing import Any, Dict, Optional, Tuple
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from privacy.conversation import is_button_payload
 from privacy.engine import COUNTERS, safe_redact, safe_redact_value
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,11 @@ def redact_event(event: Dict[str, Any], known_values: Tuple) -> Optional[Dict[st
         "text": None,
         "data": None,
     }
-    if isinstance(text, str) and text:
+    if kind == "user" and isinstance(text, str) and text:
+        # What the patient typed is never kept, whatever the recognizers make of it; only a
+        # button's payload (the bot's own words) is. The intent says what the message was.
+        row["text"] = text.strip() if is_button_payload(text) else "<MESSAGE>"
+    elif isinstance(text, str) and text:
         redacted = safe_redact(text, known_values, REDACTION_TIMEOUT_S)
         if redacted is None:
             return None

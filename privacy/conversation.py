@@ -8,6 +8,7 @@ would catch it.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable, List, Mapping, Tuple
 
 # Slots that hold identity values; their names also tell the matcher what kind they are.
@@ -15,6 +16,7 @@ IDENTITY_SLOTS = ("patient_name", "patient_dob", "verified_first_name", "phone",
 # Older messages rarely reappear in logs; a bound keeps per-line redaction cheap.
 MAX_MESSAGES = 20
 MIN_TEXT_LENGTH = 4
+BUTTON_PAYLOAD = re.compile(r"/[a-z_]{1,60}")
 
 
 def conversation_known_values(slots: Mapping[str, Any], events: Iterable[Mapping[str, Any]]) -> List[Tuple[str, str]]:
@@ -32,9 +34,14 @@ def conversation_known_values(slots: Mapping[str, Any], events: Iterable[Mapping
     return values
 
 
+def is_button_payload(text: Any) -> bool:
+    """A bare button payload ("/book_appointment"): the bot's own words, not the patient's. A
+    typed "/refill for <name>" is not one, nor is anything with entities in it."""
+    return isinstance(text, str) and BUTTON_PAYLOAD.fullmatch(text.strip()) is not None
+
+
 def message_known_values(text: Any) -> List[Tuple[str, str]]:
     """The patient's own message, removed verbatim wherever it is echoed."""
-    # (Very long messages are skipped by the matcher itself: privacy/known_values.py.)
-    if isinstance(text, str) and len(text.strip()) >= MIN_TEXT_LENGTH and not text.startswith("/"):
+    if isinstance(text, str) and len(text.strip()) >= MIN_TEXT_LENGTH and not is_button_payload(text):
         return [("user_text", text.strip())]
     return []

@@ -8,6 +8,7 @@ and ids; other spellings of the same date for a DOB.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from functools import lru_cache
 from typing import List, Mapping, Optional, Tuple
 
@@ -17,6 +18,9 @@ from spacy.lang.en.stop_words import STOP_WORDS
 # Longer values are left to the recognizers: matching a huge value (a pasted 10 kB message)
 # against every log line costs O(line x value) with the GIL held, and stalled the server.
 MAX_KNOWN_VALUE_CHARS = 300
+# A whole message the patient sent is still removed when longer (the widget takes 2,000
+# characters), but as a literal: a plain string search is linear, unlike the flexible regex.
+MAX_MESSAGE_VALUE_CHARS = 5_000
 SLOT_HINTS = [
     ("EMAIL", ("email", "e_mail")),
     ("DATE", ("dob", "birth", "bday", "date")),
@@ -49,9 +53,11 @@ def _normalise_pairs(known_values) -> Tuple[Tuple[str, str], ...]:
         if value is None or isinstance(value, (dict, list, tuple, set)):
             continue  # nested slot values are redacted by redact_value, not matched here
         value = str(value).strip()
-        if len(value) < 2 or len(value) > MAX_KNOWN_VALUE_CHARS:
+        kind = _kind(hint, value) if len(value) >= 2 else None
+        limit = MAX_MESSAGE_VALUE_CHARS if kind == "MESSAGE" else MAX_KNOWN_VALUE_CHARS
+        if kind is None or len(value) > limit:
             continue  # too long to match cheaply on every line; the recognizers still run
-        pairs.append((_kind(hint, value), value))
+        pairs.append((kind, value))
     return tuple(sorted(set(pairs)))
 
 
@@ -128,6 +134,11 @@ def _date_variants(d: dt.date) -> str:
 def compile_known(pairs: Tuple[Tuple[str, str], ...]) -> Tuple[Tuple[re.Pattern, str], ...]:
     compiled = []
     for kind, value in pairs:
+        if kind == "MESSAGE" and len(value) > MAX_KNOWN_VALUE_CHARS:
+            # As typed, and as a log line quotes it (repr or JSON escapes newlines and quotes).
+            forms = dict.fromkeys((value, repr(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]))
+            compiled.extend((re.compile(re.escape(form)), kind) for form in forms)
+            continue
         regexes = []
         digits = re.sub(r"\D", "", value)
         if kind == "DATE" and parse_date(value):

@@ -173,6 +173,10 @@ def install_log_redaction(structlog_too: bool = True) -> None:
     if _original_handle is None:
         _original_handle = logging.Handler.handle
         logging.Handler.handle = _redacting_handle
+    # Python warnings go to stderr directly, past every handler; Rasa's quote the patient's
+    # message ("Failed to parse arguments in line '/<what they typed>'"). Route them through
+    # logging, where the filter is.
+    logging.captureWarnings(True)
     if structlog_too:
         install_structlog_redaction()
 
@@ -183,6 +187,7 @@ def uninstall_log_redaction() -> None:
     if _original_handle is not None:
         logging.Handler.handle = _original_handle
         _original_handle = None
+    logging.captureWarnings(False)
     loggers = [logging.getLogger()] + [
         l for l in logging.root.manager.loggerDict.values() if isinstance(l, logging.Logger)
     ]

@@ -17,6 +17,19 @@ def test_known_values_and_recognised_phi_never_reach_a_row():
     assert row["intent"] == "inform"
 
 
+def test_what_the_patient_typed_is_never_stored_only_a_buttons_payload_is():
+    # Recognizers miss lowercase names; a message that started with "/" or ran past 300
+    # characters used to be left to them alone.
+    for typed in ("/refill for zebulon quartermaine lisinopril 10mg please",
+                  "zebulon quartermaine here " + "about my lisinopril " * 20, "yes"):
+        row = redact_event({"event": "user", "text": typed,
+                            "parse_data": {"intent": {"name": "request_refill"}, "entities": []}}, ())
+        assert row["text"] == "<MESSAGE>" and row["intent"] == "request_refill"
+    payload = redact_event({"event": "user", "text": "/human_handoff",
+                            "parse_data": {"intent": {"name": "human_handoff"}}}, ())
+    assert payload["text"] == "/human_handoff"
+
+
 def test_slot_values_are_redacted_too():
     row = redact_event({"event": "slot", "name": "patient_name", "value": "Quenby Faketon"}, KNOWN)
     assert "Quenby" not in row["data"]

@@ -114,3 +114,32 @@ def test_short_addresses_are_redacted_with_nothing_bound(installed, line):
     logger.info(line)
     out = stream.getvalue()
     assert "elm street" not in out and "example dot org" not in out
+
+
+def test_python_warnings_pass_through_the_filter(installed):
+    # Rasa warns about a typed "/..." message it cannot parse, quoting the whole line; warnings
+    # used to go straight to stderr, past every handler.
+    import warnings
+
+    _, stream, handler = _capture("py.warnings")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("Failed to parse arguments in line '/Zebulon Quartermaine call 312-555-0142'")
+    out = stream.getvalue()
+    assert "Failed to parse arguments" in out
+    assert "555-0142" not in out and "Quartermaine" not in out
+    logging.getLogger("py.warnings").removeHandler(handler)
+
+
+def test_a_long_or_slash_message_bound_to_its_conversation_is_removed_whole(installed):
+    from privacy.conversation import message_known_values
+
+    logger, stream, _ = _capture("test.privacy.message")
+    slash = "/refill for zebulon quartermaine lisinopril 10mg please"
+    long = "hi, this is zebulon quartermaine again about my lisinopril. " + "it makes me cough a lot. " * 20
+    for text in (slash, long):
+        with plog.known_values_bound(message_known_values(text)):
+            logger.debug("Received user message '%s'", text)
+            logger.debug("parse data %r", {"text": text})
+    assert "zebulon" not in stream.getvalue().lower()
+    assert message_known_values("/human_handoff") == []  # a button's payload is the bot's own words
