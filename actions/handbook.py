@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
+import yaml
 from rank_bm25 import BM25Okapi
 
 from actions.common import slack_escape
@@ -46,8 +47,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HANDBOOK_DIR = REPO_ROOT / "bot" / "content" / "handbook"
 DEFAULT_OWNER = "the practice manager"
 
-# Decision thresholds. Tuned on tests/faq_eval/dev_set.yml only (`python -m
-# actions.handbook_eval --set dev --tune`), never on the test set.
+# Decision thresholds. Tuned on the staff questions in bot/content/handbook/questions/ (the
+# dev set: `python -m actions.handbook_eval --set dev --tune`), never on the test set.
 #
 # With the sentence model (the default):
 # - confidence = similarity + CONFIDENCE_COVERAGE_WEIGHT * coverage + CONFIDENCE_BM25_WEIGHT * bm25
@@ -67,11 +68,25 @@ DEFAULT_OWNER = "the practice manager"
 #   against one floor of 1.02): dev top-1 0.908 -> 0.912, top-3 0.936 -> 0.939, declined
 #   0.787 -> 0.826. Two-fold cross-validation on the dev set showed the same gain on the held-out
 #   half (at equal declines, top-3 about 0.03 higher than with one floor).
+# - Answered questions (the handbook folder's questions/*.yml: staff questions labelled with
+#   the section that answers them, and questions it does not answer). When the best section
+#   has labelled questions, confidence gains EXAMPLE_WEIGHT * (closest of its questions -
+#   closest unanswered question - EXAMPLE_CENTRE): a question phrased like one this section
+#   answered is surer, one phrased like a known gap is less sure. Sections without labelled
+#   questions are decided as before. Chosen across the dev set's batches (each batch scored
+#   against the other batches' questions, so a writer's near-duplicates do not flatter it):
+#   the newest batch went from top-1 0.865 / top-3 0.897 / declined 0.690 to 0.917 / 0.949 /
+#   0.810, the older ones from 0.911 / 0.938 / 0.824 to 0.898 / 0.921 / 0.926. With it the
+#   detail floor moves from 1.12 to 1.06 (what the same search chose). Weights from 0.75 to 1.5
+#   with a centre of 0.10 to 0.175 score within 0.01 of each other.
 # - SEMANTIC_WEIGHT: meaning match vs word match in the ranking score. The dev-set search
 #   scores 1.25 to 2.5 within two questions of each other on every figure; 1.25 keeps the word
 #   side strong enough that short exact questions ("how long does a PA take") get one answer.
 MIN_CONFIDENCE = 1.00
-DETAIL_MIN_CONFIDENCE = 1.12
+DETAIL_MIN_CONFIDENCE = 1.06
+EXAMPLE_WEIGHT = 1.0
+EXAMPLE_CENTRE = 0.125
+QUESTIONS_FOLDER = "questions"  # inside the handbook folder
 CONFIDENCE_COVERAGE_WEIGHT = 0.3
 CONFIDENCE_BM25_WEIGHT = 0.02
 SEMANTIC_WEIGHT = 1.25
@@ -517,6 +532,9 @@ class RankedSection:
     coverage: float  # share of the question's informative words found in this section
     similarity: float = 0.0  # meaning match: best cosine between question and a passage of it
     bm25: float = 0.0  # word-match score alone (`score` is the combined ranking score)
+    # Closest answered question labelled with this section (cosine); None: it has none.
+    example_match: Optional[float] = None
+    unanswered_match: float = 0.0  # closest question known not to be answered (cosine)
 
 
 @dataclass(frozen=True)
@@ -567,6 +585,49 @@ def parse_handbook_file(path: Path, rel_name: str) -> List[HandbookSection]:
         if text:
             result.append(HandbookSection(rel_name, topic, head, text, owner, " ".join(also_lines)))
     return result
+
+
+def _best(similarity: np.ndarray, rows: Optional[np.ndarray]) -> Optional[float]:
+    """The highest similarity among `rows` (NaN rows left out); None when there is none."""
+    if rows is None or not len(rows):
+        return None
+    values = similarity[rows]
+    values = values[~np.isnan(values)]
+    return float(values.max()) if len(values) else None
+
+
+def _question_key(question: str) -> str:
+    return " ".join(question.lower().split())
+
+
+def load_answered_questions(folder: Path, sections: Sequence[HandbookSection]) -> List[Tuple[str, Optional[int]]]:
+    """(question, index of the section that answers it, or None: not answered) from the
+    handbook folder's questions/*.yml. Layout: `answerable: {file: {section heading: [questions]}}`
+    and `unanswerable: [questions]`. A label that names no section (a heading was renamed) or
+    a file that cannot be read is skipped with a warning: the handbook keeps answering."""
+    position = {(s.file, s.heading): i for i, s in enumerate(sections)}
+    found: List[Tuple[str, Optional[int]]] = []
+    for path in sorted((folder / QUESTIONS_FOLDER).glob("*.yml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            answerable = data.get("answerable") or {}
+            unanswerable = data.get("unanswerable") or []
+            stale = 0
+            for file, by_heading in answerable.items():
+                for heading, questions in (by_heading or {}).items():
+                    section = position.get((file, heading))
+                    if section is None:
+                        stale += len(questions or [])
+                        continue
+                    found.extend((str(q), section) for q in questions or [] if str(q).strip())
+            found.extend((str(q), None) for q in unanswerable if str(q).strip())
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError, TypeError) as exc:
+            logger.warning("Skipping answered-questions file %s: %s (see the handbook README)", path.name, exc)
+            continue
+        if stale:
+            logger.warning("%s: %d questions are labelled with a section the handbook no longer has; "
+                           "update their labels", path.name, stale)
+    return found
 
 
 def _blocks(text: str) -> List[str]:
@@ -630,7 +691,8 @@ class _Index:
     """Immutable search structures for one snapshot of the handbook folder."""
 
     def __init__(self, sections: List[HandbookSection], encoder: Optional["SentenceEncoder"] = None,
-                 cache: Optional["_EmbeddingCache"] = None):
+                 cache: Optional["_EmbeddingCache"] = None,
+                 questions: Sequence[Tuple[str, Optional[int]]] = ()):
         self.sections = sections
         corpus = []
         self.term_sets = []
@@ -671,6 +733,17 @@ class _Index:
                 passages.extend(section_passages(s))
             self.passage_vectors = encoder.embed_many(passages, cache)
             self.passage_starts = np.asarray(starts, dtype=np.int64)
+        # Answered questions (load_answered_questions): their vectors, and which rows belong to
+        # each section (-1: known not to be answered).
+        self.question_vectors: Optional[np.ndarray] = None
+        if encoder is not None and questions:
+            self.question_vectors = encoder.embed_many([model_text(q) for q, _ in questions], cache)
+            owner_of = np.asarray([-1 if s is None else s for _, s in questions], dtype=np.int64)
+            self.question_rows = {int(s): np.flatnonzero(owner_of == s) for s in set(owner_of.tolist()) if s >= 0}
+            self.unanswered_rows = np.flatnonzero(owner_of < 0)
+            self.question_rows_by_text: Dict[str, List[int]] = {}
+            for row, (q, _) in enumerate(questions):
+                self.question_rows_by_text.setdefault(_question_key(q), []).append(row)
 
     def similarities(self, query_vector: np.ndarray) -> np.ndarray:
         """Per section: the best cosine between the question and one of its passages."""
@@ -1014,6 +1087,11 @@ class Handbook:
         self.confidence_coverage_weight = CONFIDENCE_COVERAGE_WEIGHT
         self.confidence_bm25_weight = CONFIDENCE_BM25_WEIGHT
         self.semantic_weight = SEMANTIC_WEIGHT
+        self.example_weight = EXAMPLE_WEIGHT
+        self.example_centre = EXAMPLE_CENTRE
+        # Evaluation on the answered questions themselves: a question does not count as its
+        # own example (leave-one-out), or the dev set would score itself.
+        self.leave_out_identical = False
         self.clarify_ratio = clarify_ratio
         self.owner_hint_coverage = owner_hint_coverage
         self.encoder = load_encoder() if semantic is not False else None
@@ -1038,6 +1116,11 @@ class Handbook:
                 f"Handbook folder {self.folder} does not exist. Create it with one markdown file "
                 f"per topic, or point HANDBOOK_DIR at the practice's handbook folder."
             ) from None
+        try:
+            entries += [e for e in os.scandir(self.folder / QUESTIONS_FOLDER)
+                        if e.name.endswith(".yml") and e.is_file()]
+        except (FileNotFoundError, NotADirectoryError):
+            pass
         return tuple(sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in entries))
 
     def _maybe_reload(self, force: bool = False) -> _Index:
@@ -1050,14 +1133,18 @@ class Handbook:
             if signature != self._signature or self._index is None:
                 sections: List[HandbookSection] = []
                 for name, _, _ in signature:
+                    if not name.endswith(".md"):
+                        continue
                     try:
                         sections.extend(parse_handbook_file(self.folder / name, name))
                     except (OSError, UnicodeDecodeError) as exc:
                         # Keep answering from the other files; the editor needs to fix this one.
                         logger.warning("Skipping handbook file %s: %s (save it as UTF-8 text)", name, exc)
-                self._index = _Index(sections, self.encoder, self._cache)
+                questions = load_answered_questions(self.folder, sections) if self.encoder is not None else []
+                self._index = _Index(sections, self.encoder, self._cache, questions)
                 self._signature = signature
-                logger.info("Handbook loaded: %d sections from %d files", len(sections), len(signature))
+                logger.info("Handbook loaded: %d sections from %d files, %d answered questions", len(sections),
+                            sum(name.endswith(".md") for name, _, _ in signature), len(questions))
             return self._index
 
     @property
@@ -1105,8 +1192,14 @@ class Handbook:
         if not index.sections:
             return []
         bm25 = index.scores(weights)
+        question_similarity = None
         if index.passage_vectors is not None:
-            similarity = index.similarities(self.encoder.embed_query(model_text(question)))
+            query_vector = self.encoder.embed_query(model_text(question))
+            similarity = index.similarities(query_vector)
+            if index.question_vectors is not None:
+                question_similarity = index.question_vectors @ query_vector
+                if self.leave_out_identical:  # NaN: not there (np.nanmax skips it)
+                    question_similarity[index.question_rows_by_text.get(_question_key(question), [])] = np.nan
             # Each side scaled to its own best match for this question, so neither dominates
             # by its units; SEMANTIC_WEIGHT sets their balance.
             scores = (bm25 / max(float(bm25.max()), 1e-9)
@@ -1118,6 +1211,9 @@ class Handbook:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         total = sum(idf for _, idf, _ in informative) or 1.0
+        unanswered = 0.0
+        if question_similarity is not None:
+            unanswered = _best(question_similarity, index.unanswered_rows) or 0.0
         ranked = []
         for i in top:
             if scores[i] <= 0:
@@ -1142,6 +1238,9 @@ class Handbook:
                     coverage=covered / total,
                     similarity=float(similarity[i]),
                     bm25=float(bm25[i]),
+                    example_match=(_best(question_similarity, index.question_rows.get(i))
+                                   if question_similarity is not None else None),
+                    unanswered_match=unanswered,
                 )
             )
         return ranked
@@ -1157,8 +1256,13 @@ class Handbook:
         yet names a thing the handbook never mentions). Without it: word coverage alone."""
         if not self.semantic:
             return section.coverage
-        return (section.similarity + self.confidence_coverage_weight * section.coverage
-                + self.confidence_bm25_weight * section.bm25)
+        confidence = (section.similarity + self.confidence_coverage_weight * section.coverage
+                      + self.confidence_bm25_weight * section.bm25)
+        if section.example_match is not None:
+            # Phrased like a question this section answered, or like a known gap.
+            confidence += self.example_weight * (section.example_match - section.unanswered_match
+                                                 - self.example_centre)
+        return confidence
 
     def decide(self, ranked: Sequence[RankedSection], urgent: bool = False,
                detail: bool = False) -> HandbookAnswer:

@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
-from actions.handbook import DEFAULT_HANDBOOK_DIR, Handbook, asks_for_detail
+from actions.handbook import DEFAULT_HANDBOOK_DIR, QUESTIONS_FOLDER, Handbook, asks_for_detail
 from bot.safety import detect_emergency
 
 EVAL_DIR = Path(__file__).resolve().parent.parent / "tests" / "faq_eval"
@@ -43,9 +43,13 @@ class Labelled:
     detail: bool = False  # asks for one specific fact (asks_for_detail)
 
 
-def set_files(name: str) -> List[Path]:
-    """A set is `{name}_set.yml` plus any later batch kept in its own file
-    (`{name}_set_<batch>.yml`), so each batch keeps its provenance in its header."""
+def set_files(name: str, handbook: Handbook) -> List[Path]:
+    """The test set is `test_set.yml` plus any later batch kept in its own file
+    (`test_set_<batch>.yml`), so each batch keeps its provenance in its header. The dev set is
+    the handbook's own answered questions (questions/*.yml in the handbook folder): what the
+    engine learns from, scored leave-one-out."""
+    if name == "dev":
+        return sorted((handbook.folder / QUESTIONS_FOLDER).glob("*.yml"))
     return [EVAL_DIR / f"{name}_set.yml"] + sorted(EVAL_DIR.glob(f"{name}_set_*.yml"))
 
 
@@ -53,7 +57,7 @@ def load_set(name: str, handbook: Handbook) -> List[Labelled]:
     known = {(s.file, s.heading) for s in handbook.sections}
     answerable: List[Labelled] = []
     unanswerable: List[Labelled] = []
-    for path in set_files(name):
+    for path in set_files(name, handbook):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         for file, by_heading in data["answerable"].items():
             for heading, questions in by_heading.items():
@@ -214,6 +218,7 @@ def build_bench_handbook(target_sections: int, dest: Path) -> int:
     for the same words) in random order; it is deterministic (fixed seed)."""
     for md in DEFAULT_HANDBOOK_DIR.glob("*.md"):
         shutil.copy(md, dest / md.name)
+    shutil.copytree(DEFAULT_HANDBOOK_DIR / QUESTIONS_FOLDER, dest / QUESTIONS_FOLDER)
     real = Handbook(dest, reload_check_seconds=3600)
     words = sorted({w for s in real.sections for w in s.text.split() if w.isalpha() and len(w) > 3})
     rng = random.Random(500)
@@ -272,6 +277,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     handbook = Handbook(reload_check_seconds=3600)
+    # Scoring the answered questions themselves: each is left out of its own examples.
+    handbook.leave_out_identical = args.set == "dev"
     items = load_set(args.set, handbook)
     failures: List[str] = []
 

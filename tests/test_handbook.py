@@ -295,6 +295,33 @@ def test_edited_file_is_picked_up_without_restart(small):
     assert hb.answer("who cleans the lunch room microwave").sections[0].heading == "Lunch room microwave"
 
 
+@pytest.mark.skipif(load_encoder() is None, reason="sentence model not installed (make install)")
+def test_answered_questions_make_a_phrasing_surer_and_a_known_gap_less_sure(small, caplog):
+    hb = Handbook(small, reload_check_seconds=0)
+    answered = "is the fridge too warm at nine degrees"
+    gap = "who restocks the vaccine fridge with flu shots"
+    before = {q: hb.confidence(hb.rank(q)[0]) for q in (answered, gap)}
+    (small / "questions").mkdir()
+    write(small / "questions", "asked.yml", (
+        "answerable:\n  fridge.md:\n    Temperature range:\n"
+        "      - the fridge says 9 degrees, is that too warm\n"
+        "  parking.md:\n    A section that was renamed:\n      - where do I park\n"
+        "unanswerable:\n  - who restocks the vaccine fridge\n"))
+    write(small / "questions", "broken.yml", "answerable: [not: {a mapping\n")
+    with caplog.at_level("WARNING"):
+        after = {q: hb.rank(q)[0] for q in (answered, gap)}  # picked up without a restart
+    assert after[answered].example_match > 0.8 and hb.confidence(after[answered]) > before[answered]
+    assert hb.confidence(after[gap]) < before[gap]
+    # A stale label and an unreadable file are reported and skipped, not fatal.
+    assert "no longer has" in caplog.text and "broken.yml" in caplog.text
+    # Sections with no answered questions are decided as before.
+    unlabelled = hb.rank("where do visitors park")[0]
+    assert unlabelled.example_match is None
+    # Scoring the answered questions themselves leaves each one out of its own examples.
+    hb.leave_out_identical = True
+    assert hb.rank("the fridge says 9 degrees, is that too warm")[0].example_match is None
+
+
 def test_formatter_escapes_slack_control_characters(small):
     write(small, "fridge.md", "# Vaccine fridge\n\n## Temperature range\nAlert <!channel> & <@U123> if over 8 <degrees>.\n")
     result = Handbook(small, reload_check_seconds=0).answer("vaccine fridge temperature range")
@@ -327,14 +354,15 @@ def test_eval_no_regression_below_measured_floor(test_set_report):
     # Floors just under what was measured when this was committed; raise them as it improves.
     # Measured with the sentence model; word matching alone (model wheel missing) is lower.
     # (Sessions 10 and 12 each added independently written questions; the floors dropped with
-    # them. Session 12, 525 + 94 questions: top-1 0.884, top-3 0.912, declined 0.872.)
-    assert test_set_report.top1 >= 0.87
-    assert test_set_report.top3 >= 0.90
-    assert test_set_report.declined >= 0.85
+    # them. Session 12, 525 + 94 questions: top-1 0.884, top-3 0.912, declined 0.872. Session
+    # 13, with the answered-questions memory: 0.916, 0.935, 0.957.)
+    assert test_set_report.top1 >= 0.90
+    assert test_set_report.top3 >= 0.92
+    assert test_set_report.declined >= 0.93
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 targets not met (measured top-1 0.884, top-3 0.912, declined "
-                   "0.872 on 525 + 94 questions); remove this mark when `python -m actions.handbook_eval` passes")
+@pytest.mark.xfail(strict=True, reason="issue 7's top-3 target not met (measured top-1 0.916, top-3 0.935, "
+                   "declined 0.957 on 525 + 94 questions); remove this mark when `make eval-faq` passes")
 def test_eval_meets_issue_targets(test_set_report):
     assert test_set_report.top1 >= handbook_eval.TARGETS["top1"]
     assert test_set_report.top3 >= handbook_eval.TARGETS["top3"]
