@@ -3,6 +3,7 @@ information, leaving a form, fallbacks, emergencies and reaching a person."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Dict, List, Text
 
@@ -179,7 +180,9 @@ class ActionAiUse(Action):
         # The answer to the question asked (bot/content/ai_use.yml), with an offer to say more.
         from actions.ai_use import answer_ai_question
 
-        answer = answer_ai_question(tracker.latest_message.get("text") or "")
+        # In a thread: the sentence model is CPU work, and the event loop serves every other
+        # conversation meanwhile.
+        answer = await asyncio.to_thread(answer_ai_question, tracker.latest_message.get("text") or "")
         dispatcher.utter_message(
             text=answer.text, buttons=[{"title": t, "payload": p} for t, p in answer.follow_up]
         )

@@ -8,6 +8,7 @@ the practice's own policy, and the queues show reference numbers only.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Dict, List, Optional, Text
@@ -85,7 +86,8 @@ class ActionStaffQuestion(Action):
         chosen = _picked(text, options) if options else None
         entities = (tracker.latest_message or {}).get("entities") or []
         urgent = any(e.get("entity") == "emergency_category" for e in entities)
-        result = _section_answer(chosen) if chosen else handbook.answer(text, urgent=urgent)
+        # The handbook search is CPU work (sentence model): in a thread, off the event loop.
+        result = _section_answer(chosen) if chosen else await asyncio.to_thread(handbook.answer, text, urgent)
         reply = handbook.format_answer(result)
         if urgent:
             reply = f"{IN_CLINIC_EMERGENCY}\n{reply}"

@@ -232,3 +232,43 @@ def test_question_set_is_big_enough_and_labelled_with_known_topics():
     items = load_question_set(QUESTION_SET)
     assert len(items) >= 60
     assert {topic for _, topic, _ in items} == set(ai_use.TOPICS)
+
+
+def test_answering_an_ai_question_does_not_hold_up_other_conversations(monkeypatch):
+    # The sentence model is CPU work; run on the event loop it stalled every other patient
+    # (measured by a reviewer: 0.06 s -> 1.7 s for "what are your hours" sent meanwhile).
+    import asyncio
+
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.conversation import ActionAiUse
+    from tests.action_helpers import tracker
+
+    def slow_answer(text, path=None):
+        time.sleep(0.4)  # as a cold sentence model would
+        return ai_use.AiAnswer(topic="robot", text="No, I'm not a person.")
+
+    monkeypatch.setattr(ai_use, "answer_ai_question", slow_answer)
+
+    async def scenario():
+        ticks = []
+
+        async def other_conversations():
+            for _ in range(30):
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.01)
+
+        dispatcher = CollectingDispatcher()
+        t = tracker({}, None, text="are you a robot", intent="ask_ai_use", form=None)
+
+        async def this_patient():
+            await asyncio.sleep(0.05)  # while the other conversations are under way
+            await ActionAiUse().run(dispatcher, t, {})
+
+        await asyncio.gather(this_patient(), other_conversations())
+        return dispatcher.messages, ticks
+
+    messages, ticks = asyncio.run(scenario())
+    assert messages[0]["text"] == "No, I'm not a person."
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert max(gaps) < 0.2, max(gaps)
