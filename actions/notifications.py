@@ -4,6 +4,11 @@ Sent to the practice's staff Slack channel when SLACK_BOT_TOKEN and SLACK_STAFF_
 set; otherwise (development, tests) appended to $VAR_DIR/outbox/slack.jsonl. Either way the
 text passes the redactor first, with the conversation's known values; if redaction fails the
 notification is sent without its summary rather than with raw text.
+
+A post Slack does not take is retried in the background (RETRY_DELAYS_S) without holding up
+the patient's reply; one that still fails, or that Slack refuses for good (a revoked token, a
+wrong channel), is kept in $VAR_DIR/outbox/slack_undelivered.jsonl and logged as an error
+naming that file: a patient told "our team will call you" must not depend on one HTTP call.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import logging
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Set
 
 import aiohttp
 
@@ -24,6 +29,11 @@ from privacy.engine import safe_redact
 logger = logging.getLogger(__name__)
 
 SLACK_POST_URL = "https://slack.com/api/chat.postMessage"
+RETRY_DELAYS_S = (2.0, 10.0, 60.0)
+# Slack errors that another try will not fix: the settings need changing.
+PERMANENT_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked",
+                              "channel_not_found", "not_in_channel", "is_archived", "missing_scope"})
+_retrying: Set[asyncio.Task] = set()  # strong references, so pending retries are not collected
 
 
 def _outbox_path() -> Path:
@@ -48,27 +58,67 @@ async def notify_staff(kind: str, reference: str, summary: str = "", known_value
     # ping to everyone and <url|label> as a link.
     text = slack_escape(f"{kind} · ref {reference}" + (f" · {redacted}" if redacted else ""))
     token, channel = os.environ.get("SLACK_BOT_TOKEN"), os.environ.get("SLACK_STAFF_CHANNEL")
-    if token and channel:
-        try:
-            timeout = aiohttp.ClientTimeout(total=5)
-            async with aiohttp.ClientSession(timeout=timeout) as session:
-                async with session.post(
-                    SLACK_POST_URL, json={"channel": channel, "text": text},
-                    headers={"Authorization": f"Bearer {token}"},
-                ) as response:
-                    body = await response.json(content_type=None)
-                    if not isinstance(body, dict) or not body.get("ok"):
-                        error = body.get("error") if isinstance(body, dict) else f"HTTP {response.status}"
-                        logger.error("Slack notification %s refused (%s)", reference, error)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
-            # ValueError: not JSON (a proxy's error page). The caller has already recorded the
-            # request; a failed notice must not undo the patient's reply.
-            logger.error("Slack notification %s failed (%s)", reference, type(error).__name__)
-    else:
+    if not (token and channel):
         record = {"at": datetime.now(timezone.utc).isoformat(), "channel": "staff", "text": text}
         await asyncio.to_thread(_append, _outbox_path(), json.dumps(record))
-    logger.info("Staff notified: %s ref %s", kind, reference)
+        logger.info("Staff notified: %s ref %s", kind, reference)
+        return text
+    error = await _post(token, channel, text)
+    if error is None:
+        logger.info("Staff notified: %s ref %s", kind, reference)
+    elif error in PERMANENT_ERRORS:
+        await _keep_undelivered(reference, text, error)
+    else:
+        # The caller has already recorded the request; a failed notice must not undo or delay
+        # the patient's reply.
+        logger.warning("Slack notification %s failed (%s); retrying in the background", reference, error)
+        task = asyncio.get_running_loop().create_task(_retry(token, channel, reference, text))
+        _retrying.add(task)
+        task.add_done_callback(_retrying.discard)
     return text
+
+
+async def _post(token: str, channel: str, text: str) -> Optional[str]:
+    """None when Slack took the message, else what went wrong."""
+    try:
+        timeout = aiohttp.ClientTimeout(total=5)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            async with session.post(
+                SLACK_POST_URL, json={"channel": channel, "text": text},
+                headers={"Authorization": f"Bearer {token}"},
+            ) as response:
+                body = await response.json(content_type=None)
+                if isinstance(body, dict) and body.get("ok"):
+                    return None
+                return str(body.get("error")) if isinstance(body, dict) else f"HTTP {response.status}"
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+        # ValueError: not JSON (a proxy's error page).
+        return type(error).__name__
+
+
+async def _retry(token: str, channel: str, reference: str, text: str) -> None:
+    error = "not tried"
+    try:
+        for delay in RETRY_DELAYS_S:
+            await asyncio.sleep(delay)
+            error = await _post(token, channel, text)
+            if error is None:
+                logger.info("Staff notified on a retry: ref %s", reference)
+                return
+            if error in PERMANENT_ERRORS:
+                break
+    except asyncio.CancelledError:  # the server is stopping: keep it rather than lose it
+        await _keep_undelivered(reference, text, "server stopped before a retry")
+        raise
+    await _keep_undelivered(reference, text, error)
+
+
+async def _keep_undelivered(reference: str, text: str, error: str) -> None:
+    path = _outbox_path().with_name("slack_undelivered.jsonl")
+    record = {"at": datetime.now(timezone.utc).isoformat(), "channel": "staff", "text": text, "error": error}
+    await asyncio.to_thread(_append, path, json.dumps(record))
+    logger.error("Staff notification ref %s could not be posted to Slack (%s). It is kept in %s; "
+                 "check SLACK_BOT_TOKEN and SLACK_STAFF_CHANNEL, and pass it on to staff.", reference, error, path)
 
 
 def _append(path: Path, line: str) -> None:

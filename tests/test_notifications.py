@@ -74,3 +74,80 @@ def test_a_broken_slack_answer_does_not_break_the_patients_reply(tmp_path, monke
     sent = asyncio.run(go())
     assert all("Callback requested" in text for text in sent)
     assert "Slack notification" in caplog.text
+
+
+def _fake_slack(answers, received):
+    from aiohttp import web
+
+    async def handle(request):
+        received.append(await request.json())
+        return answers.pop(0) if answers else web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/api/chat.postMessage", handle)
+    return app
+
+
+async def _serve(app, monkeypatch):
+    from aiohttp import web
+
+    import actions.notifications as notifications
+
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(notifications, "SLACK_POST_URL", f"http://127.0.0.1:{port}/api/chat.postMessage")
+    monkeypatch.setattr(notifications, "RETRY_DELAYS_S", (0.05, 0.05, 0.05))
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("SLACK_STAFF_CHANNEL", "C0STAFF")
+    return runner
+
+
+def test_a_notice_slack_did_not_take_is_retried_until_it_is_posted(tmp_path, monkeypatch):
+    # A patient told "our team will call you" must not depend on one HTTP call going through.
+    from aiohttp import web
+
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    received = []
+    reference = new_reference("HO")
+
+    async def go():
+        answers = [web.Response(status=503, text="busy"), web.json_response({"ok": False, "error": "ratelimited"})]
+        runner = await _serve(_fake_slack(answers, received), monkeypatch)
+        try:
+            await notify_staff("Patient waiting for a person", reference)
+            await asyncio.sleep(0.5)
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(go())
+    assert len(received) == 3 and all(reference in r["text"] for r in received)
+    assert not (tmp_path / "outbox" / "slack_undelivered.jsonl").exists()
+
+
+def test_a_notice_that_cannot_be_posted_is_kept_and_reported(tmp_path, monkeypatch, caplog):
+    from aiohttp import web
+
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    received = []
+    refused, broken = new_reference("HO"), new_reference("HO")
+
+    async def go():
+        answers = [web.json_response({"ok": False, "error": "channel_not_found"})] + [
+            web.Response(status=502, text="<html>bad gateway</html>") for _ in range(4)]
+        runner = await _serve(_fake_slack(answers, received), monkeypatch)
+        try:
+            await notify_staff("Callback requested", refused)  # settings are wrong: no retry
+            await notify_staff("Callback requested", broken)  # Slack down throughout
+            await asyncio.sleep(0.5)
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(go())
+    assert len(received) == 1 + 4
+    kept = [json.loads(line) for line in (tmp_path / "outbox" / "slack_undelivered.jsonl").read_text().splitlines()]
+    assert [refused in k["text"] for k in kept] == [True, False] and broken in kept[1]["text"]
+    assert "slack_undelivered.jsonl" in caplog.text and "SLACK_STAFF_CHANNEL" in caplog.text
+    assert "Staff notified" not in caplog.text
