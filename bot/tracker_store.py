@@ -14,8 +14,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import time
 from pathlib import Path
-from typing import Optional, Text, Union
+from typing import Dict, Optional, Text, Union
 
 from rasa.core.tracker_store import (
     InMemoryTrackerStore,
@@ -43,7 +44,33 @@ def _bind(tracker: Optional[DialogueStateTracker]) -> Optional[DialogueStateTrac
 
 
 class RedactingInMemoryTrackerStore(InMemoryTrackerStore):
+    """The embedded store. A conversation idle past the session expiry (domain.yml) is
+    dropped, as Redis's TTL drops it when scaled: patients are told their conversation is
+    cleared after that long, and Rasa alone would keep every tracker until a restart."""
+
+    PRUNE_EVERY_S = 60.0
+
+    def __init__(self, domain, event_broker=None, **kwargs) -> None:
+        super().__init__(domain, event_broker, **kwargs)
+        minutes = domain.session_config.session_expiration_time if domain is not None else 0
+        self.idle_s = float(minutes or 0) * 60
+        self._saved_at: Dict[Text, float] = {}
+        self._next_prune = 0.0
+
+    def _drop_idle(self, sender_id: Optional[Text] = None) -> None:
+        if not self.idle_s:
+            return
+        now = time.monotonic()
+        senders = list(self._saved_at) if now >= self._next_prune else [sender_id]
+        if now >= self._next_prune:
+            self._next_prune = now + self.PRUNE_EVERY_S
+        for sender in senders:
+            if sender in self._saved_at and now - self._saved_at[sender] >= self.idle_s:
+                self.store.pop(sender, None)
+                del self._saved_at[sender]
+
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+        self._drop_idle(sender_id)
         return _bind(await super().retrieve(sender_id))
 
     async def save(self, tracker: DialogueStateTracker) -> None:
@@ -51,6 +78,8 @@ class RedactingInMemoryTrackerStore(InMemoryTrackerStore):
         # first name on file at verification, dependants' names), and saving publishes the
         # turn's events to the archive broker, which redacts with what is bound now.
         await super().save(_bind_slots(tracker))
+        self._saved_at[tracker.sender_id] = time.monotonic()
+        self._drop_idle()
 
 
 logger = logging.getLogger(__name__)

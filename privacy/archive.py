@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, delete, func, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from privacy.conversation import is_button_payload
@@ -75,8 +75,15 @@ def make_engine(url: Optional[str] = None) -> AsyncEngine:
     return create_async_engine(url, future=True, connect_args=args)
 
 
+# Any fixed number: serialises creating the table when several workers start at once (the
+# check-then-create in create_all races on PostgreSQL, and the losers failed to start).
+_CREATE_LOCK_ID = 0x61726368  # "arch"
+
+
 async def ensure_table(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _CREATE_LOCK_ID})
         await conn.run_sync(metadata.create_all)
 
 
@@ -116,19 +123,63 @@ def redact_event(event: Dict[str, Any], known_values: Tuple) -> Optional[Dict[st
     return row
 
 
-class ArchiveWriter:
-    """Queue in, background task out: the patient never waits for the archive."""
+FORGET_INTENT = "forget_me"
+PURGE_EVERY_S = 24 * 3600
 
-    def __init__(self, engine: Optional[AsyncEngine] = None):
+
+def retention_days() -> int:
+    """ARCHIVE_RETENTION_DAYS (default 90): what patients are told, and what is purged."""
+    return int(os.environ.get("ARCHIVE_RETENTION_DAYS", "90"))
+
+
+class ArchiveWriter:
+    """Queue in, background task out: the patient never waits for the archive.
+
+    It also keeps two promises made to patients: rows older than the retention period are
+    purged (at start and daily), and "forget me" deletes the conversation's rows once the
+    turn that asked is over, in queue order, so no row of that turn is written after the
+    deletion (the action server deletes too, but cannot know what is still queued here)."""
+
+    def __init__(self, engine: Optional[AsyncEngine] = None, purge_every_s: float = PURGE_EVERY_S):
         self.engine = engine or make_engine()
         self.queue: "asyncio.Queue[Tuple[str, Dict[str, Any], Tuple]]" = asyncio.Queue(QUEUE_LIMIT)
         self.task: Optional[asyncio.Task] = None
+        self.purge_task: Optional[asyncio.Task] = None
+        self.purge_every_s = purge_every_s
         self.dropped = 0
         self.written = 0
+        self._forget_after_turn: set = set()
 
     async def start(self) -> None:
         await ensure_table(self.engine)
+        await self._purge_expired()
         self.task = asyncio.get_running_loop().create_task(self._run())
+        self.purge_task = asyncio.get_running_loop().create_task(self._purge_periodically())
+
+    async def _purge_expired(self) -> None:
+        try:
+            removed = await _purge(self.engine, retention_days())
+            if removed:
+                logger.info("Archive: purged %d rows older than %d days", removed, retention_days())
+        except Exception as error:  # noqa: BLE001 - try again next time; never stop the bot
+            logger.error("Archive: retention purge failed (%s)", type(error).__name__)
+
+    async def _purge_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.purge_every_s)
+            await self._purge_expired()
+
+    def _turn_asks_to_forget(self, key: str, event: Dict[str, Any]) -> bool:
+        """True at the end of a turn that asked to forget the conversation."""
+        kind = event.get("event")
+        if kind == "user":
+            intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+            if intent == FORGET_INTENT:
+                self._forget_after_turn.add(key)
+        elif kind == "action" and event.get("name") == "action_listen" and key in self._forget_after_turn:
+            self._forget_after_turn.discard(key)
+            return True
+        return False
 
     def submit(self, conversation_key: str, event: Dict[str, Any], known_values: Tuple) -> None:
         if event.get("event") not in ("user", "bot", "slot", "action", "session_started"):
@@ -143,6 +194,10 @@ class ArchiveWriter:
         while True:
             key, event, known = await self.queue.get()
             try:
+                if self._turn_asks_to_forget(key, event):
+                    async with self.engine.begin() as conn:
+                        await conn.execute(delete(transcript_events).where(transcript_events.c.conversation_key == key))
+                    continue
                 row = await asyncio.to_thread(redact_event, event, known)
                 if row is None:
                     self.dropped += 1
@@ -164,19 +219,25 @@ class ArchiveWriter:
 
     async def close(self) -> None:
         await self.flush()
-        if self.task:
-            self.task.cancel()
+        for task in (self.task, self.purge_task):
+            if task:
+                task.cancel()
         await self.engine.dispose()
+
+
+async def _purge(engine: AsyncEngine, days: int) -> int:
+    cutoff = datetime.now(timezone.utc) - timedelta(days=days)
+    async with engine.begin() as conn:
+        result = await conn.execute(delete(transcript_events).where(transcript_events.c.occurred_at < cutoff))
+    return result.rowcount or 0
 
 
 async def purge_older_than(days: int, engine: Optional[AsyncEngine] = None) -> int:
     engine = engine or make_engine()
     await ensure_table(engine)
-    cutoff = datetime.now(timezone.utc) - timedelta(days=days)
-    async with engine.begin() as conn:
-        result = await conn.execute(delete(transcript_events).where(transcript_events.c.occurred_at < cutoff))
+    removed = await _purge(engine, days)
     await engine.dispose()
-    return result.rowcount or 0
+    return removed
 
 
 async def forget_conversation(conversation_key: str, engine: Optional[AsyncEngine] = None) -> int:

@@ -120,3 +120,47 @@ def test_saving_a_conversation_binds_what_its_slots_now_hold_before_the_archive_
     tracker.update(SlotSet("verified_first_name", "Quenby"))
     contextvars.copy_context().run(lambda: asyncio.run(store.save(tracker)))
     assert seen and not any("Quenby" in str(row) for row in seen)
+
+
+def test_the_archive_keeps_its_promises_to_patients_without_anyone_running_a_command(tmp_path, monkeypatch):
+    # Patients are told the transcript is deleted after ARCHIVE_RETENTION_DAYS and that
+    # "forget me" deletes it. Purging used to need a CLI run nobody scheduled, and the action
+    # server's delete raced rows of the same turn still queued here (they survived it).
+    from datetime import datetime, timedelta, timezone
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'archive.db'}"
+    monkeypatch.setenv("ARCHIVE_RETENTION_DAYS", "30")
+    old = (datetime.now(timezone.utc) - timedelta(days=31)).timestamp()
+    recent = (datetime.now(timezone.utc) - timedelta(days=29)).timestamp()
+
+    async def scenario():
+        first = ArchiveWriter(make_engine(url))
+        await first.start()
+        first.submit("k1", {"event": "bot", "text": "from last month", "timestamp": old}, ())
+        first.submit("k1", {"event": "bot", "text": "from this month", "timestamp": recent}, ())
+        await first.close()
+        restarted = ArchiveWriter(make_engine(url), purge_every_s=0.05)  # a restart, then daily
+        await restarted.start()
+        turn = [
+            {"event": "user", "text": "hello", "parse_data": {"intent": {"name": "greet"}}},
+            {"event": "action", "name": "action_listen"},
+            {"event": "user", "text": "please forget me", "parse_data": {"intent": {"name": "forget_me"}}},
+            {"event": "action", "name": "action_ai_use"},
+            {"event": "bot", "text": "Done. I've deleted its transcript."},
+            {"event": "action", "name": "action_listen"},
+        ]
+        for event in turn:
+            restarted.submit("k2", event, ())
+        restarted.submit("k3", {"event": "user", "text": "someone else", "parse_data": {"intent": {"name": "greet"}}}, ())
+        restarted.submit("k2", {"event": "user", "text": "one more thing", "parse_data": {"intent": {"name": "greet"}}}, ())
+        await restarted.flush()
+        await asyncio.sleep(0.2)
+        await restarted.close()
+
+    asyncio.run(scenario())
+    with sqlite3.connect(tmp_path / "archive.db") as db:
+        rows = db.execute("select conversation_key, text from transcript_events order by id").fetchall()
+    assert ("k1", "from this month") in rows and ("k1", "from last month") not in rows
+    # Nothing of the conversation up to and including the turn that asked; later turns are new.
+    assert [r for r in rows if r[0] == "k2"] == [("k2", "<MESSAGE>")]
+    assert ("k3", "<MESSAGE>") in rows

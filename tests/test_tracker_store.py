@@ -41,3 +41,32 @@ def test_live_state_in_redis_is_encrypted_and_reads_back(redis_url, monkeypatch,
     assert fresh is not None and fresh.latest_message.text is None
     redis.Redis.from_url(url).delete(store.key_prefix + sender)
     tracker_store._cipher.cache_clear()
+
+
+def test_the_embedded_store_forgets_a_conversation_idle_past_the_session_expiry(monkeypatch):
+    # Patients are told their conversation is cleared after 30 minutes without a message;
+    # Rasa's in-memory store kept every tracker until a restart.
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot import tracker_store
+
+    clock = [1000.0]
+    monkeypatch.setattr(tracker_store.time, "monotonic", lambda: clock[0])
+    store = tracker_store.RedactingInMemoryTrackerStore(Domain.load("domain.yml"))
+    assert store.idle_s == 30 * 60  # domain.yml session_expiration_time
+
+    async def scenario():
+        for sender in ("left-idle", "still-talking"):
+            await store.save(DialogueStateTracker.from_events(sender, [UserUttered("my blue teapot")]))
+        clock[0] += 29 * 60
+        await store.save(DialogueStateTracker.from_events("still-talking", [UserUttered("and another thing")]))
+        kept_at_29 = await store.retrieve("left-idle")
+        clock[0] += 2 * 60
+        gone_at_31 = await store.retrieve("left-idle")
+        return kept_at_29, gone_at_31, await store.retrieve("still-talking"), set(store.store)
+
+    kept, gone, talking, held = asyncio.run(scenario())
+    assert kept is not None and gone is None and talking is not None
+    assert held == {"still-talking"}
