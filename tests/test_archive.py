@@ -164,3 +164,36 @@ def test_the_archive_keeps_its_promises_to_patients_without_anyone_running_a_com
     # Nothing of the conversation up to and including the turn that asked; later turns are new.
     assert [r for r in rows if r[0] == "k2"] == [("k2", "<MESSAGE>")]
     assert ("k3", "<MESSAGE>") in rows
+
+
+def test_workers_starting_together_on_postgresql_all_start(postgres_url):
+    # Several Rasa workers create the archive table at once; the check-then-create raced and
+    # the losers failed to start (UniqueViolation / DuplicateTable).
+    import uuid
+
+    import asyncpg
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from privacy.archive import ensure_table
+
+    schema = "archive_race_" + uuid.uuid4().hex[:8]
+    url = "postgresql+asyncpg://" + postgres_url.split("://", 1)[1]
+
+    async def scenario():
+        admin = await asyncpg.connect(postgres_url)
+        await admin.execute(f'CREATE SCHEMA "{schema}"')
+        engines = [create_async_engine(url, connect_args={"server_settings": {"search_path": schema}})
+                   for _ in range(4)]
+        try:
+            results = await asyncio.gather(*(ensure_table(e) for e in engines), return_exceptions=True)
+            tables = await admin.fetch("select table_name from information_schema.tables where table_schema = $1", schema)
+        finally:
+            for engine in engines:
+                await engine.dispose()
+            await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            await admin.close()
+        return results, [t["table_name"] for t in tables]
+
+    for _ in range(3):
+        results, tables = asyncio.run(scenario())
+        assert [r for r in results if isinstance(r, Exception)] == [] and tables == ["transcript_events"]
