@@ -315,9 +315,11 @@ class ActionRecordAiOptOut(Action):
                 "you to a person, who can record it for you."
             )
         else:
-            await get_practice_system().record_ai_opt_out(int(patient_id), version)
-            await notify_staff("AI opt-out recorded", new_reference("AO"),
-                               f"disclosure version {version}; please flag the patient's care record")
+            reference = new_reference("AO")
+            await get_practice_system().record_ai_opt_out(int(patient_id), version, reference)
+            await notify_staff("AI opt-out recorded", reference,
+                               f"disclosure version {version}; please flag the patient's care record "
+                               "(`make staff-refills ARGS=opt-outs` shows who)")
             dispatcher.utter_message(
                 text="I've recorded that you don't want AI involved in your care, and told the "
                 "care team. Next, I'll put you in touch with a person."

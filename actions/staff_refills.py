@@ -5,6 +5,8 @@ requests in the embedded practice system.
   approve REFERENCE [--note TEXT]
   deny REFERENCE [--note TEXT]
   needs-appointment REFERENCE [--note TEXT]
+  opt-outs        patients who said they do not want AI in their care, by the AO-... reference
+                  staff were sent in Slack, to flag in the care record
 
 This runs on a practice workstation for staff, so the list shows the patient's name and the
 medicine; nothing it prints is written anywhere. When a request is decided, a patient who
@@ -102,6 +104,17 @@ async def list_requests(status: Optional[str]) -> List[str]:
     return lines
 
 
+async def list_ai_opt_outs() -> List[str]:
+    system = get_practice_system()
+    lines = []
+    for opt_out in await system.ai_opt_outs():
+        patient = await system.get_patient(opt_out.patient_id)
+        lines.append(f"{opt_out.reference or '(no ref)':<9} {opt_out.recorded_at:%Y-%m-%d %H:%M}  "
+                     f"{patient.first_name} {patient.last_name} ({patient.date_of_birth:%m/%d/%Y})  "
+                     f"disclosure {opt_out.disclosure_version}")
+    return lines
+
+
 async def main_async(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m actions.staff_refills", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command")
@@ -111,8 +124,13 @@ async def main_async(argv: Optional[List[str]] = None) -> int:
         decide = commands.add_parser(name, help=f"{name} a request")
         decide.add_argument("reference")
         decide.add_argument("--note", default=None)
+    commands.add_parser("opt-outs", help="AI opt-outs to flag in the care record")
     args = parser.parse_args(argv)
     try:
+        if args.command == "opt-outs":
+            lines = await list_ai_opt_outs()
+            print("\n".join(lines) if lines else "No AI opt-outs recorded.")
+            return 0
         if args.command in (None, "list"):
             status = getattr(args, "status", "pending")
             lines = await list_requests(None if status == "all" else status)

@@ -187,9 +187,11 @@ def test_an_ai_opt_out_is_recorded_for_the_verified_patient_then_handed_over(run
         stored = await practice_module.get_practice_system().ai_opt_out(who["verified_patient_id"])
         unverified, unverified_messages = await run_action(handoff.ActionRecordAiOptOut(), tracker(
             {}, None, form=None))
-        return recorded, messages, stored, unverified, unverified_messages
+        from actions.staff_refills import list_ai_opt_outs
 
-    recorded, messages, stored, unverified, unverified_messages = run(scenario)
+        return recorded, messages, stored, unverified, unverified_messages, await list_ai_opt_outs()
+
+    recorded, messages, stored, unverified, unverified_messages, staff_list = run(scenario)
     assert "recorded that you don't want AI involved" in messages[0]["text"]
     assert stored[0] == "2"
     for events in (recorded, unverified):
@@ -197,3 +199,9 @@ def test_an_ai_opt_out_is_recorded_for_the_verified_patient_then_handed_over(run
     assert "haven't recorded it" in unverified_messages[0]["text"]
     notices = (tmp_path / "outbox" / "slack.jsonl").read_text()
     assert "AI opt-out recorded" in notices and "Testy" not in notices and "1985" not in notices
+    # The reference staff were sent resolves to the patient on a staff workstation.
+    import re
+
+    reference = re.search(r"AO-[A-Z0-9]+", notices).group(0)
+    (line,) = staff_list
+    assert line.startswith(reference) and "Testy McFakeface" in line

@@ -318,6 +318,9 @@ class AiOptOut(Base):
     patient_id = Column(Integer, ForeignKey("patients.id"), primary_key=True)
     disclosure_version = Column(String(32), nullable=False)
     recorded_at = Column(UtcDateTime, nullable=False, default=utcnow)
+    # The AO-... reference staff were sent in Slack (no PHI there): resolves to the patient
+    # on a staff workstation (`make staff-refills ARGS=opt-outs`).
+    reference = Column(String(16), nullable=True, unique=True)
 
 
 class PracticeMeta(Base):

@@ -161,6 +161,14 @@ class RefillRequest:
     created: bool = field(default=False, compare=False)
 
 
+@dataclass(frozen=True)
+class AiOptOutRecord:
+    reference: Optional[str]  # "AO-4M8TQ" (None for opt-outs recorded before references were kept)
+    patient_id: int
+    disclosure_version: str
+    recorded_at: datetime
+
+
 HANDOFF_LIVE = "live"  # office hours: the conversation waits for staff
 HANDOFF_CALLBACK = "callback"  # outside hours: staff call back at the patient's preferred time
 HANDOFF_WAITING = "waiting"
@@ -395,9 +403,15 @@ class PracticeSystem(abc.ABC):
     # --- AI opt-out ---------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def record_ai_opt_out(self, patient_id: int, disclosure_version: str) -> datetime:
+    async def record_ai_opt_out(self, patient_id: int, disclosure_version: str,
+                                reference: Optional[str] = None) -> datetime:
         """Record (or refresh) that this patient does not want AI involved in their care,
-        with the disclosure version they were shown; returns when it was recorded."""
+        with the disclosure version they were shown and the reference staff were given;
+        returns when it was recorded."""
+
+    @abc.abstractmethod
+    async def ai_opt_outs(self) -> List["AiOptOutRecord"]:
+        """Every recorded opt-out, newest first, for staff to flag in the care record."""
 
     @abc.abstractmethod
     async def ai_opt_out(self, patient_id: int) -> Optional[Tuple[str, datetime]]:

@@ -34,6 +34,7 @@ from actions.practice.port import (
     REFILL_KIND_RENEWAL,
     REFILL_PENDING,
     REFILL_STATUSES,
+    AiOptOutRecord,
     Appointment,
     AppointmentNotChangeable,
     Closure,
@@ -1146,7 +1147,8 @@ class SqlPracticeSystem(PracticeSystem):
 
     # --- AI opt-out ---------------------------------------------------------------------
 
-    async def record_ai_opt_out(self, patient_id: int, disclosure_version: str) -> datetime:
+    async def record_ai_opt_out(self, patient_id: int, disclosure_version: str,
+                                reference: Optional[str] = None) -> datetime:
         now = self._now()
 
         async def work(session: AsyncSession) -> datetime:
@@ -1156,13 +1158,21 @@ class SqlPracticeSystem(PracticeSystem):
             if row is None:
                 session.add(m.AiOptOut(patient_id=patient_id,
                                        disclosure_version=str(disclosure_version)[:32],
-                                       recorded_at=now))
+                                       recorded_at=now, reference=reference))
             else:
                 row.disclosure_version, row.recorded_at = str(disclosure_version)[:32], now
+                row.reference = reference or row.reference
             await session.flush()
             return self._local(now)
 
         return await self._write(work)
+
+    async def ai_opt_outs(self) -> List[AiOptOutRecord]:
+        async with self._reading() as session:
+            rows = (await session.execute(
+                select(m.AiOptOut).order_by(m.AiOptOut.recorded_at.desc()))).scalars().all()
+        return [AiOptOutRecord(r.reference, r.patient_id, r.disclosure_version, self._local(r.recorded_at))
+                for r in rows]
 
     async def ai_opt_out(self, patient_id: int) -> Optional[Tuple[str, datetime]]:
         async with self._reading() as session:
