@@ -121,7 +121,9 @@ _SHORTHAND = {
     "cannot": "can not", "wont": "will not", "isnt": "is not", "arent": "are not",
     "whats": "what is", "hows": "how is", "whos": "who is", "wheres": "where is",
     "thats": "that is", "pls": "please", "plz": "please", "ppl": "people", "abt": "about",
-    "chatgpt": "chat gpt", "optout": "opt out", "noshow": "no show", "notetaker": "note taker",
+    # ChatGPT is a kind of AI: "do you use chatgpt" asks which tools, "are you chatgpt" asks
+    # whether this is a machine; both read right as "ai" (it used to mean "are you a robot").
+    "chatgpt": "ai", "chat gpt": "ai", "gpt": "ai", "optout": "opt out", "noshow": "no show", "notetaker": "note taker",
     "ais": "ai", "a i": "ai", "artificial intelligence": "ai", "machine learning": "ai",
 }
 
@@ -249,7 +251,7 @@ _CUES: List[Tuple[str, int, str]] = [
     ("robot", 3, r"\b(are you|you are|is this|is there|is anyone|is someone|who am i)\b( \w+){0,3} (a |an )?(robot|bot|chatbot|machine|computer|human|person|real|actual|automated|automatic|automatically|ai|someone|program|live|alive)\b"),
     ("robot", 3, r"\bam i (talking|chatting|speaking|texting|messaging|writing|typing) (to|with)\b"),
     ("robot", 3, r"\b(not|actual|real|live) (a |an )?(human|person|people|nurse|receptionist)\b|\b(operated|run|staffed|answered|manned|done) by (a |an |real |actual )*(person|people|human|humans|staff|computer|machine|bot)\b"),
-    ("robot", 3, r"\b(chat gpt|gpt)\b|\bwho (am i|is this|are you)\b|\bwhat are you\b"),
+    ("robot", 3, r"\bwho (am i|is this|are you)\b|\bwhat are you\b"),
     ("robot", 3, r"\b(just|only) (a |an )?(computer|computers|machine|machines|bot|bots|robot|robots|program|programs)\b"),
     ("robot", 2, r"\b(robot|bot|chatbot|machine|automated|automatic)\b"),
     ("robot", 1, r"\b(human|person|computer)\b"),

@@ -272,3 +272,14 @@ def test_answering_an_ai_question_does_not_hold_up_other_conversations(monkeypat
     assert messages[0]["text"] == "No, I'm not a person."
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
     assert max(gaps) < 0.2, max(gaps)
+
+
+@pytest.mark.parametrize("question, topic, tool", [
+    ("are you chatgpt", "robot", None),
+    ("do you use chatgpt", "tools", None),
+    ("is my doctor using chatgpt to write my notes", "tool", "scribe"),
+])
+def test_chatgpt_is_a_kind_of_ai_not_always_a_question_about_talking_to_a_robot(question, topic, tool):
+    # Any mention of "gpt" used to get "No, I'm not a person", which answers none of these but the first.
+    answer = answer_ai_question(question)
+    assert (answer.topic, answer.tool) == (topic, tool)
