@@ -19,6 +19,7 @@ from sanic import Sanic, response
 from sanic.request import Request
 
 from bot.settings import REPO_ROOT, Settings
+from privacy.logging import OPERATIONAL
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ def main() -> None:
     configure_logging(settings.log_level)
     app = build_app(settings)
     host = os.environ.get("HOST", "0.0.0.0")
-    logger.info("Clinic assistant listening on http://%s:%s/", host, settings.port)
+    logger.info("Clinic assistant listening on http://%s:%s/", host, settings.port, extra=OPERATIONAL)
     # One worker: with the in-memory tracker store, workers would not share conversations.
     # Scaled deployments run several of these processes behind a load balancer with Redis.
     app.run(host=host, port=settings.port, workers=1, access_log=False)

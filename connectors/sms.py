@@ -57,6 +57,7 @@ from connectors.sms_state import (
     log_id,
 )
 from connectors.sms_text import payload_for_reply, shape_reply
+from privacy.logging import OPERATIONAL
 
 __all__ = ["SmsInput", "SmsSettings", "SmsService", "set_outbox_redactor"]
 
@@ -291,6 +292,7 @@ class SmsService:
                 "SMS webhook refused: %s X-Twilio-Signature (checked against %s; if Twilio "
                 "calls a different URL, set SMS_PUBLIC_URL to it exactly).",
                 "missing" if not signature else "wrong", self.signed_url(query_string),
+                extra=OPERATIONAL,
             )
             return 403, "Forbidden: the request is not signed by Twilio for this URL."
         form = _as_lists(params)
@@ -475,13 +477,13 @@ class SmsInput(InputChannel):
 
     def __init__(self, settings: Optional[SmsSettings] = None, contact: Optional[PracticeContact] = None):
         self.service = SmsService(settings or SmsSettings.from_env(), contact)
-        logger.info(self.service.describe())
+        logger.info(self.service.describe(), extra=OPERATIONAL)
         if self.service.settings.redis_url and not os.environ.get("SENDER_ID_SECRET"):
             logger.warning(
                 "REDIS_URL is set (several workers?) but SENDER_ID_SECRET is not: each host "
                 "would hash numbers differently. Set the same SENDER_ID_SECRET everywhere."
             )
-        if self.service.settings.using_dev_token:
+        if self.service.settings.using_dev_token and self.service.validator is not None:
             logger.warning(
                 "SMS webhook accepts requests signed with the development token; set "
                 "TWILIO_AUTH_TOKEN before pointing a real Twilio number at this server."

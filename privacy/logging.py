@@ -117,12 +117,22 @@ def bind_known_values(values) -> contextvars.Token:
     return _known_values.set(_freeze(values))
 
 
+# `logger.info("...", url, extra=OPERATIONAL)`: a line whose arguments are the deployment's own
+# settings (URLs, hosts, ports, transports), never a patient's words. The recognizers read a
+# URL or an IP address as PHI, which left an IT lead with "checked against <URL>; set
+# SMS_PUBLIC_URL" and nothing to compare. Only for lines built from configuration.
+OPERATIONAL = {"phi_free": True}
+
+
 class PhiRedactingFilter(logging.Filter):
     """Rewrites the record in place: message (with args merged), exception and stack text,
     and string/dict extras. Always returns True: the (redacted) line is still worth having."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "_phi_redacted", False) or getattr(_busy, "active", False):
+            return True
+        if getattr(record, "phi_free", False) is True and not record.exc_info and not record.exc_text:
+            record._phi_redacted = True
             return True
         try:
             message = record.getMessage()

@@ -143,3 +143,13 @@ def test_a_long_or_slash_message_bound_to_its_conversation_is_removed_whole(inst
             logger.debug("parse data %r", {"text": text})
     assert "zebulon" not in stream.getvalue().lower()
     assert message_known_values("/human_handoff") == []  # a button's payload is the bot's own words
+
+
+def test_a_line_built_from_settings_keeps_its_urls_and_hosts(installed):
+    # An IT lead fixing SMS_PUBLIC_URL needs to see the URL the signature was checked against.
+    logger, stream, _ = _capture("test.privacy.operational")
+    url = "https://clinic.example.test/webhooks/sms/webhook"
+    logger.warning("SMS webhook refused (checked against %s; set SMS_PUBLIC_URL)", url, extra=plog.OPERATIONAL)
+    logger.warning("SMS webhook refused (checked against %s; set SMS_PUBLIC_URL)", url)
+    first, second = stream.getvalue().splitlines()
+    assert url in first and url not in second  # only lines marked as built from settings
