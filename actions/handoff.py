@@ -88,11 +88,16 @@ def next_opening(moment: datetime) -> datetime:
 KNOWN_CHANNELS = frozenset({"rest", "widget", "socketio", "sms", "slack", "cmdline"})
 
 
+def known_channel(tracker: Tracker) -> str:
+    """The channel, as staff may be shown it. The REST channel takes its name from the
+    request body, so anything but a channel we know is "web"."""
+    said = str(tracker.get_latest_input_channel() or "")
+    return said if said in KNOWN_CHANNELS else "web"
+
+
 def handoff_summary(tracker: Tracker, reason: str) -> str:
     """For staff: channel, verified or not, what the patient was doing. Never their words."""
-    # The REST channel takes its name from the request body: name only channels we know.
-    said = str(tracker.get_latest_input_channel() or "")
-    channel = said if said in KNOWN_CHANNELS else "web"
+    channel = known_channel(tracker)
     verified = "verified patient" if tracker.get_slot("verified_patient_id") else "not verified"
     doing = None
     for event in reversed(tracker.events):
@@ -206,7 +211,7 @@ class ActionFinishHandoff(Action):
         kind = HANDOFF_LIVE if open_now else HANDOFF_CALLBACK
         reason = tracker.get_slot("handoff_reason") or "asked"
         handoff = await get_practice_system().create_handoff(
-            tracker.sender_id, str(tracker.get_latest_input_channel() or "web"), kind, reason,
+            tracker.sender_id, known_channel(tracker), kind, reason,
             patient_id=tracker.get_slot("verified_patient_id"),
             callback_phone=phone, callback_time=tracker.get_slot("callback_time"),
         )

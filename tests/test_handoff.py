@@ -97,6 +97,20 @@ def test_in_office_hours_staff_are_told_without_phi_and_the_conversation_pauses(
                        "reason: asked; was a prescription refill"]
 
 
+def test_staff_never_see_a_channel_name_the_patient_made_up(run, at):
+    # The REST channel takes its name from the request body; the handoff queue showed it.
+    at(MONDAY_10AM)
+
+    async def scenario():
+        done = tracker({"handoff_reason": "asked", "callback_phone": "+13125550188"}, None, form=None,
+                       channel="CALL 555-0199 NOW")
+        await run_action(handoff.ActionFinishHandoff(), done)
+        return await handoff.handoff_queue_text()
+
+    queue = run(scenario)
+    assert "555-0199" not in queue and "web" in queue
+
+
 def test_outside_hours_a_callback_is_requested_with_the_preferred_time(run, at, tmp_path):
     at(TUESDAY_9PM)
 
