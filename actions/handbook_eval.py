@@ -4,6 +4,7 @@
     .venv/bin/python -m actions.handbook_eval --no-assert  # just print
     .venv/bin/python -m actions.handbook_eval --set dev --tune   # choose thresholds on the dev set
     .venv/bin/python -m actions.handbook_eval --bench      # latency benchmark only
+    .venv/bin/python -m actions.handbook_eval --curve      # answers vs number of answered questions
 
 Scoring (strict): an answerable question counts for top-1 only if the bot did not decline
 and the first section is the labelled one; a "clarify" whose first option is right counts
@@ -69,6 +70,42 @@ def load_set(name: str, handbook: Handbook) -> List[Labelled]:
                 answerable.extend(_labelled(q, file, heading) for q in questions)
         unanswerable.extend(_labelled(q, None, None) for q in data["unanswerable"])
     return answerable + unanswerable
+
+
+def _read_labelled(path: Path) -> List[Labelled]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    items = [_labelled(q, file, heading) for file, by_heading in data["answerable"].items()
+             for heading, questions in by_heading.items() for q in questions]
+    return items + [_labelled(q, None, None) for q in data["unanswerable"]]
+
+
+def learning_curve(fractions: Sequence[float] = (0.0, 0.25, 0.5, 1.0), draws: int = 5) -> None:
+    """How answers improve with the number of recorded answered questions: the newest dev
+    batch scored with a random share of the older batches as the handbook's examples."""
+    files = set_files("dev", Handbook(reload_check_seconds=3600))
+    held, older = files[-1], [item for path in files[:-1] for item in _read_labelled(path)]
+    items = _read_labelled(held)
+    print(f"Scoring {held.name} ({len(items)} questions) with a share of the {len(older)} older "
+          f"answered questions as examples (mean of {draws} random draws):")
+    for fraction in fractions:
+        reports = []
+        for draw in range(draws if 0 < fraction < 1 else 1):
+            rng = random.Random(draw)
+            bank = [i for i in older if rng.random() < fraction]
+            with tempfile.TemporaryDirectory(prefix="handbook-curve-") as tmp:
+                for md in DEFAULT_HANDBOOK_DIR.glob("*.md"):
+                    shutil.copy(md, Path(tmp) / md.name)
+                (Path(tmp) / QUESTIONS_FOLDER).mkdir()
+                answerable: Dict[str, Dict[str, List[str]]] = {}
+                for i in bank:
+                    if i.file:
+                        answerable.setdefault(i.file, {}).setdefault(i.heading, []).append(i.question)
+                (Path(tmp) / QUESTIONS_FOLDER / "bank.yml").write_text(yaml.safe_dump(
+                    {"answerable": answerable, "unanswerable": [i.question for i in bank if not i.file]}))
+                reports.append(score(Handbook(tmp, reload_check_seconds=3600), items))
+        mean = {k: statistics.mean(getattr(r, k) for r in reports) for k in ("top1", "top3", "declined")}
+        print(f"  {fraction:>4.0%} of the older questions: top-1 {mean['top1']:.3f}, top-3 {mean['top3']:.3f}, "
+              f"declined {mean['declined']:.3f}")
 
 
 def _labelled(question: str, file: Optional[str], heading: Optional[str]) -> Labelled:
@@ -274,7 +311,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--bench", action="store_true", help="run only the 500-section latency benchmark")
     parser.add_argument("--no-bench", action="store_true", help="skip the latency benchmark")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every miss")
+    parser.add_argument("--curve", action="store_true",
+                        help="how answers improve with the number of answered questions (dev batches)")
     args = parser.parse_args(argv)
+    if args.curve:
+        learning_curve()
+        return 0
 
     handbook = Handbook(reload_check_seconds=3600)
     # Scoring the answered questions themselves: each is left out of its own examples.
