@@ -40,6 +40,7 @@ CATEGORY_ENTITY = "emergency_category"
 CATEGORIES = (
     "cardiac", "stroke", "breathing", "bleeding", "anaphylaxis", "unresponsive",
     "overdose_poisoning", "self_harm", "harm_others", "child_not_breathing", "infant_fever",
+    "head_injury",
 )
 
 # Messages longer than this are read as their first and last halves of it: chat and SMS
@@ -527,6 +528,12 @@ def _build_rasa_component() -> type:
 CLASSIFIER_EMERGENCY_MIN_CONFIDENCE = 0.9
 
 
+# config.yml's FallbackClassifier threshold. The demotion runs after that classifier, so a
+# runner-up intent below it must become nlu_fallback here ("this wait is killing me lol" got
+# the AI-use answer from a 0.09 runner-up). tests/test_safety.py checks the two agree.
+FALLBACK_THRESHOLD = 0.45
+
+
 def demote_unconfirmed_emergency(intent: Optional[Dict[str, Any]], ranking: Optional[List[Dict[str, Any]]]) -> Optional[Dict[str, Any]]:
     """The intent to use instead of an unsure classifier-only `emergency`, else None."""
     if not intent or intent.get("name") != EMERGENCY_INTENT:
@@ -535,6 +542,8 @@ def demote_unconfirmed_emergency(intent: Optional[Dict[str, Any]], ranking: Opti
         return None
     for item in ranking or []:
         if item.get("name") not in (EMERGENCY_INTENT, None):
+            if (item.get("confidence") or 0.0) < FALLBACK_THRESHOLD:
+                break  # as unsure as the fallback classifier allows: say so, don't guess
             return {"name": item["name"], "confidence": item.get("confidence", 0.0)}
     return {"name": "nlu_fallback", "confidence": 1.0 - (intent.get("confidence") or 0.0)}
 

@@ -48,6 +48,15 @@ POISON_CONTROL = "1-800-222-1222"
         ("my baby isnt breathing", "child_not_breathing"),
         ("my 3 month old is turning blue", "child_not_breathing"),
         ("my 6 week old has a fever of 100.8", "infant_fever"),
+        # Found by a black-box review of the running assistant:
+        ("i took way more of my pills than i should have", "overdose_poisoning"),
+        ("i took more pills than i was supposed to", "overdose_poisoning"),
+        ("accidentally doubled up on my insulin", "overdose_poisoning"),
+        ("my son took more than the max dose of tylenol", "overdose_poisoning"),
+        ("i fell and hit my head and now i'm throwing up", "head_injury"),
+        ("no puedo respirar", "breathing"),
+        ("me duele mucho el pecho", "cardiac"),
+        ("quiero morirme", "self_harm"),
         ("newborn temp 38.2C and not feeding", "infant_fever"),
         ("she was born 2 weeks ago and now has a fever", "infant_fever"),  # not a past fever
         ("i'm standing on the bridge rn and i'm going to jump", "self_harm"),
@@ -117,6 +126,13 @@ def test_emergencies_are_caught_with_their_category(text, category):
         "im sick and tired of living with this back pain, can i see the dr",
         "i wont be around anymore after this month, moving to ohio, transfer my records",
         "when should i go to the er for chest pain vs just call you",
+        "can i double up on my dose if i missed one",
+        "my doctor doubled my dose of metformin",
+        "had more coffee than i should today, is that bad with my bp meds",
+        "bumped my head on the cabinet, small bump",
+        "i need a concussion follow up appointment",
+        "mi papa tuvo un infarto hace 5 anos, necesita una cita",
+        "el doctor no responde mis mensajes",
     ],
 )
 def test_routine_messages_do_not_fire(text):
@@ -364,9 +380,13 @@ def test_a_chat_message_gets_the_emergency_rule_through_the_full_message_path(ti
 def test_unsure_classifier_only_emergency_is_demoted_but_a_confident_one_is_kept():
     from bot.safety import demote_unconfirmed_emergency
 
-    ranking = [{"name": "emergency", "confidence": 0.73}, {"name": "inform", "confidence": 0.2}]
+    ranking = [{"name": "emergency", "confidence": 0.73}, {"name": "inform", "confidence": 0.6}]
     assert demote_unconfirmed_emergency({"name": "emergency", "confidence": 0.73}, ranking) == {
-        "name": "inform", "confidence": 0.2}
+        "name": "inform", "confidence": 0.6}
+    # A runner-up below the fallback classifier's threshold is a guess: "this wait is killing
+    # me lol" got the AI-use answer from one at 0.09.
+    unsure = [{"name": "emergency", "confidence": 0.8}, {"name": "ask_ai_use", "confidence": 0.09}]
+    assert demote_unconfirmed_emergency({"name": "emergency", "confidence": 0.8}, unsure)["name"] == "nlu_fallback"
     assert demote_unconfirmed_emergency({"name": "emergency", "confidence": 0.95}, ranking) is None
     assert demote_unconfirmed_emergency({"name": "greet", "confidence": 0.5}, ranking) is None
 
@@ -520,3 +540,13 @@ def test_on_the_staff_channel_only_the_patterns_flag_an_emergency():
     assert patient.get("intent")["name"] == "emergency"
     assert (staff.get("intent") or {}).get("name") != "emergency"
     assert staff_pattern.get("intent")["name"] == "emergency"
+
+
+def test_the_demotion_threshold_is_the_fallback_classifiers():
+    import yaml
+
+    from bot.safety import FALLBACK_THRESHOLD
+
+    config = yaml.safe_load(open("config.yml", encoding="utf-8"))
+    (fallback,) = [c for c in config["pipeline"] if c["name"] == "FallbackClassifier"]
+    assert fallback["threshold"] == FALLBACK_THRESHOLD
