@@ -79,8 +79,37 @@ class ActionClinicInfo(Action):
         if tracker.latest_message.get("intent", {}).get("name") == "ask_parking":
             dispatcher.utter_message(text=" ".join(info["parking_text"].split()))
         else:
-            dispatcher.utter_message(text=f"Our hours: {info['hours_text']}")
+            dispatcher.utter_message(text=f"Our hours: {info['hours_text']}" + await _coming_closures())
         return []
+
+
+CLOSURES_AHEAD_DAYS = 60
+MAX_CLOSURES_LISTED = 3
+
+
+async def _coming_closures() -> str:
+    """" Closed: Mon 14 Dec (holiday)." for closures in the next weeks, so "are you open on
+    the 14th" is not answered with the usual hours alone. Empty when there are none."""
+    from datetime import timedelta
+
+    from actions.common import now_local
+    from actions.practice import get_practice_system
+
+    practice = get_practice_system()
+    today = now_local().date()
+    closures = await practice.closures(today, today + timedelta(days=CLOSURES_AHEAD_DAYS))
+    if not closures:
+        return ""
+    names = {location.id: location.name for location in await practice.locations()}
+    listed = []
+    for closure in sorted(closures, key=lambda c: c.date)[:MAX_CLOSURES_LISTED]:
+        what = closure.reason
+        site = names.get(closure.location_id, "one site") if closure.location_id is not None else None
+        if site and site.lower() not in what.lower():
+            what = f"{site}: {what}"
+        listed.append(f"{closure.date:%a} {closure.date.day} {closure.date:%b}, {what}")
+    more = "; and more" if len(closures) > MAX_CLOSURES_LISTED else ""
+    return " Coming closures: " + "; ".join(listed) + more + "."
 
 
 class ActionStopForm(Action):

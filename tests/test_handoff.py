@@ -219,3 +219,23 @@ def test_an_ai_opt_out_is_recorded_for_the_verified_patient_then_handed_over(run
     reference = re.search(r"AO-[A-Z0-9]+", notices).group(0)
     (line,) = staff_list
     assert line.startswith(reference) and "Testy McFakeface" in line
+
+
+def test_asking_the_hours_names_the_coming_closures(run):
+    # "are you open on monday dec 14" got the usual hours on the clinic's holiday.
+    from actions.conversation import ActionClinicInfo
+    from actions.practice.seed import demo_calendar, week_start_for
+    from actions.common import now_local, practice_tz
+
+    calendar = demo_calendar(week_start_for(now_local().date()), practice_tz())
+
+    async def scenario():
+        dispatcher = CollectingDispatcher()
+        t = tracker({}, None, text="are you open on the 14th", intent="ask_hours", form=None)
+        await ActionClinicInfo().run(dispatcher, t, {})
+        return dispatcher.messages[0]["text"]
+
+    text = run(scenario)
+    holiday = calendar.holiday
+    assert text.startswith("Our hours:")
+    assert f"{holiday:%a} {holiday.day} {holiday:%b}, {calendar.holiday_reason}" in text
