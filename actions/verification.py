@@ -257,17 +257,21 @@ class VerifiedFormValidation(FormValidationAction, ABC):
         patient = None if result.locked else result.patient
         if patient is None:
             failures = int(tracker.get_slot("failed_verifications") or 0) + 1
+            # Which two things are checked, never which one failed: by SMS the number texted
+            # from is half of the check, and a patient texting from another phone cannot know.
+            checked = (" (your date of birth, and the number you're texting from must be the one "
+                       "on your record)" if is_sms(tracker) else "")
             if failures >= MAX_ATTEMPTS:
                 dispatcher.utter_message(
                     text=(
-                        "Sorry, we couldn't match those details, so I can't go further in this "
-                        f"chat. Please call the clinic on {clinic()['phone_display']} and the "
-                        "team will help you."
+                        f"Sorry, we couldn't match those details{checked}, so I can't go further in "
+                        f"this chat. Please call the clinic on {clinic()['phone_display']} and the "
+                        "team will help you; if you're new to the practice, they can register you."
                     )
                 )
             else:
                 dispatcher.utter_message(
-                    text="Sorry, we couldn't match those details. Let's try once more."
+                    text=f"Sorry, we couldn't match those details{checked}. Let's try once more."
                 )
             return {"patient_name": None, "patient_dob": None, "failed_verifications": failures}
         dependants = await practice.dependants(patient.id)

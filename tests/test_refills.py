@@ -540,7 +540,10 @@ def test_sms_asks_only_for_the_date_of_birth_and_checks_the_phone_on_file(run, t
     assert first["requested_slot"] == "patient_dob"  # no name question by text message
     assert ok[0]["verified_first_name"] == "Testy"
     assert tampered[0].get("verified_patient_id") is None
-    assert tampered[1] == ["Sorry, we couldn't match those details. Let's try once more."]
+    # By text, the patient is told the number they text from is part of the check (a patient
+    # texting from another phone could not otherwise know), never which part failed.
+    assert tampered[1] == ["Sorry, we couldn't match those details (your date of birth, and the number "
+                           "you're texting from must be the one on your record). Let's try once more."]
 
 
 def test_a_lockout_spans_conversations_and_channels_and_notifies_staff(run, tmp_path, monkeypatch):
