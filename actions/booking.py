@@ -537,7 +537,9 @@ class ActionAskBookingConfirmed(Action):
         slot = slot_from_dict((tracker.get_slot("slot_choice") or {})["slot"])
         visit = await _visit_type_name(tracker)
         moving = tracker.active_loop.get("name") == "reschedule_form"
-        verb = "Move your appointment to" if moving else f"Book {visit} for"
+        # Whose appointment, said every time: a parent who asked "for my daughter" with no child
+        # linked to their record would otherwise book for themselves without noticing.
+        verb = "Move your appointment to" if moving else f"Book {visit} for {_whose(tracker)} on"
         text = f"{verb} {when_text(slot.starts_at)} with {slot.provider_name} at {slot.location_name}?"
         if moving:
             old = tracker.get_slot("appointment_choice") or {}
@@ -548,6 +550,16 @@ class ActionAskBookingConfirmed(Action):
             buttons=[button("Yes, confirm", "/affirm"), button("Other times", "/none_of_these")],
         )
         return []
+
+
+def _whose(tracker: Tracker) -> str:
+    subject = tracker.get_slot("subject_patient_id")
+    if subject is not None and subject != tracker.get_slot("verified_patient_id"):
+        for dependant in tracker.get_slot("dependants") or []:
+            if dependant.get("id") == subject:
+                return dependant["first_name"]
+    first = tracker.get_slot("verified_first_name")
+    return f"you ({first})" if first else "you"
 
 
 async def _visit_type_name(tracker: Tracker) -> str:
@@ -599,7 +611,7 @@ def _confirmation_text(appt: Dict[str, Any], moved: bool) -> str:
     starts = datetime.fromisoformat(appt["starts_at"])
     lines = [
         ("Done, your appointment is moved." if moved else "You're booked.")
-        + f" {appt['visit_type_name']} with {appt['provider_name']}",
+        + f" {appt['visit_type_name']} for {appt['patient_first_name']} with {appt['provider_name']}",
         f"When: {when_text(starts)}",
         f"Where: {appt['location_name']}, {appt['location_address']}",
         f"Reference: {appt['reference']}",

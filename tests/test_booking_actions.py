@@ -118,6 +118,7 @@ def test_choosing_and_confirming_books_once_and_a_second_patient_is_offered_othe
     assert reference in [a.reference for a in upcoming]
     text = finish_messages[0]["text"]
     assert text.startswith("You're booked.") and reference in text and "24 hours" in text
+    assert " for Testy with " in text  # whose appointment it is, said every time
     assert SlotSet("booking_confirmed", None) in finish_events  # the form is reset afterwards
     assert taken_messages[0] == "Sorry, that time is no longer available."
     assert taken["booking_confirmed"] is None and len(taken["offered_slots"]) == 3
@@ -269,3 +270,29 @@ def test_asking_for_today_after_closing_says_we_have_closed(run, monkeypatch):
     (offers, note), = _offers(run, "today", at=next_monday_evening, monkeypatch=monkeypatch)
     assert note.startswith("Sorry, we've closed for today (we're open until 5 pm)")
     assert offers and all(o.starts_at > next_monday_evening(o.starts_at.tzinfo) for o in offers)
+
+
+def test_the_confirmation_question_says_whose_appointment_it_is(run):
+    # A parent who asked "for my daughter", with no child linked to their record, was booked
+    # for themselves without being told.
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.booking import ActionAskBookingConfirmed
+
+    async def scenario():
+        system, first, _, base = await _asking_for_asap(DEMO_PATIENT)
+        offered = slot_events((await validate(ValidateBookingForm(), tracker(base, "time_preference")))[0])
+        state = {**base, "offered_slots": offered["offered_slots"], "slot_choice": "1"}
+        chosen = slot_events((await validate(ValidateBookingForm(), tracker(state, "slot_choice")))[0])
+        questions = []
+        for extra in ({}, {"subject_patient_id": 999, "dependants": [{"id": 999, "first_name": "Junior"}]}):
+            dispatcher = CollectingDispatcher()
+            await ActionAskBookingConfirmed().run(
+                dispatcher, tracker({**state, **chosen, **extra, "verified_first_name": "Testy"},
+                                    "booking_confirmed"), DOMAIN)
+            questions.append(dispatcher.messages[0]["text"])
+        return questions
+
+    own, dependants = run(scenario)
+    assert own.startswith("Book a ") and " for you (Testy) on " in own
+    assert " for Junior on " in dependants
