@@ -267,6 +267,9 @@ def _appointment_line(appt, tracker: Tracker) -> str:
 # --- the forms --------------------------------------------------------------------------
 
 
+_DIFFERENT_DAY = re.compile(r"\b(?:different|another|other|next|later) (?:day|days|date)\b|\blater in the week\b")
+
+
 class _OfferingForm(VerifiedFormValidation):
     """Shared steps of booking and rescheduling: time preference → offers → choice → confirm."""
 
@@ -303,6 +306,16 @@ class _OfferingForm(VerifiedFormValidation):
             return await self._next_page(tracker, dispatcher)
         offered = [slot_from_dict(s) for s in tracker.get_slot("offered_slots") or []]
         index = parse_choice(str(value or ""), offered, tz=practice_tz())
+        if index is None and offered:
+            # Not one of the offers but another time ("friday instead", "anything after 3:30",
+            # "a different day"): search again with it rather than repeat the same list.
+            text = str(value or "")
+            if _DIFFERENT_DAY.search(norm_text(text)):
+                after = max(s.starts_at.astimezone(practice_tz()).date() for s in offered) + timedelta(days=1)
+                until = after + timedelta(days=13)
+                text = f"from {after:%b} {after.day} to {until:%b} {until.day}"
+            if parse_time_preference(text, now_local()) is not None:
+                return await self._offer(text, 0, tracker, dispatcher)
         if index is None:
             numbers = ", ".join(str(i) for i in range(1, len(offered) + 1))
             dispatcher.utter_message(text=f"Please reply {numbers}, or say \"none of these\" for other times.")

@@ -296,3 +296,29 @@ def test_the_confirmation_question_says_whose_appointment_it_is(run):
     own, dependants = run(scenario)
     assert own.startswith("Book a ") and " for you (Testy) on " in own
     assert " for Junior on " in dependants
+
+
+def test_another_time_instead_of_a_pick_searches_again(run):
+    # At the offers, "a different day" or "anything after 3:30" repeated "Please reply 1, 2, 3"
+    # with the same list; seven "none of these" only stepped 15 minutes at a time.
+    from actions.common import practice_tz
+
+    async def scenario():
+        _, _, _, base = await _asking_for_asap(DEMO_PATIENT)
+        offered = slot_events((await validate(ValidateBookingForm(), tracker(base, "time_preference")))[0])
+        state = {**base, **offered}
+        answers = {}
+        for said in ("different day pls", "anything after 3:30?"):
+            events, messages = await validate(ValidateBookingForm(), tracker({**state, "slot_choice": said}, "slot_choice"))
+            answers[said] = (slot_events(events), messages)
+        return offered, answers
+
+    offered, answers = run(scenario)
+    first_days = {slot_from_dict(s).starts_at.date() for s in offered["offered_slots"]}
+    other_day, _ = answers["different day pls"]
+    assert other_day["offered_slots"] and all(
+        slot_from_dict(s).starts_at.date() > max(first_days) for s in other_day["offered_slots"])
+    later, messages = answers["anything after 3:30?"]
+    assert later["offered_slots"] and all(
+        slot_from_dict(s).starts_at.astimezone(practice_tz()).time() >= time(15, 30) for s in later["offered_slots"])
+    assert not any("Please reply" in m for m in messages)
