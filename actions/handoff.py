@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timedelta
-from typing import List, Text
+from datetime import date, datetime, timedelta
+from typing import List, Set, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
@@ -52,7 +52,8 @@ FORM_TOPICS = {
 # --- office hours ---------------------------------------------------------------------
 
 
-def in_office_hours(moment: datetime) -> bool:
+def open_by_the_week(moment: datetime) -> bool:
+    """Within the regular weekly hours and not over lunch (closures are not checked here)."""
     hours = opening_hours().get(moment.weekday())
     if hours is None:
         return False
@@ -63,20 +64,40 @@ def in_office_hours(moment: datetime) -> bool:
     return not (lunch and lunch[0] <= local < lunch[1])
 
 
-def next_opening(moment: datetime) -> datetime:
+async def practice_closed_days(first: date, last: date) -> Set[date]:
+    """Days (both ends included) the whole practice is closed: holidays and the like."""
+    closures = await get_practice_system().closures(first, last)
+    # One location closed (location_id set) still leaves the team at work elsewhere.
+    return {closure.date for closure in closures if closure.location_id is None}
+
+
+async def in_office_hours(moment: datetime) -> bool:
+    """Whether a person can answer now: weekly hours, lunch and the practice's closures."""
+    if not open_by_the_week(moment):
+        return False
+    return moment.date() not in await practice_closed_days(moment.date(), moment.date())
+
+
+# How far ahead to look for the next opening; past it the patient is told one day on.
+NEXT_OPENING_HORIZON_DAYS = 60
+
+
+async def next_opening(moment: datetime) -> datetime:
     """The next time the office is open, from `moment` (itself if open now)."""
-    if in_office_hours(moment):
+    closed = await practice_closed_days(
+        moment.date(), moment.date() + timedelta(days=NEXT_OPENING_HORIZON_DAYS))
+    if open_by_the_week(moment) and moment.date() not in closed:
         return moment
     day = moment
-    for _ in range(14):
+    for _ in range(NEXT_OPENING_HORIZON_DAYS):
         hours = opening_hours().get(day.weekday())
-        if hours is not None:
+        if hours is not None and day.date() not in closed:
             candidates = [datetime.combine(day.date(), hours[0], moment.tzinfo)]
             lunch = lunch_break()
             if lunch:
                 candidates.append(datetime.combine(day.date(), lunch[1], moment.tzinfo))
             for start in sorted(candidates):
-                if start > moment and in_office_hours(start):
+                if start > moment and open_by_the_week(start):
                     return start
         day = (day + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return moment + timedelta(days=1)
@@ -132,11 +153,11 @@ class ActionHumanHandoff(Action):
             dispatcher.utter_message(text=_waiting_text(waiting.reference, waiting.kind))
             return reset_form_slots() + _pause(waiting.reference, waiting.kind)
         reason = tracker.get_slot("handoff_reason") or handoff_reason(tracker)
-        open_now = in_office_hours(now_local())
+        open_now = await in_office_hours(now_local())
         if open_now:
             dispatcher.utter_message(text="Of course, I'll get a member of our team for you.")
         else:
-            opens = next_opening(now_local())
+            opens = await next_opening(now_local())
             dispatcher.utter_message(
                 text=f"Of course. The office is closed right now, so I'll ask the team to call "
                 f"you back. We open again {when_text(opens)}."
@@ -155,7 +176,7 @@ class ValidateHandoffForm(FormValidationAction):
         slots = []
         if not is_sms(tracker):
             slots.append("callback_phone")
-        if not in_office_hours(now_local()):
+        if not await in_office_hours(now_local()):
             slots.append("callback_time")
         return slots
 
@@ -201,7 +222,7 @@ class ActionFinishHandoff(Action):
         return "action_finish_handoff"
 
     async def run(self, dispatcher, tracker, domain):
-        open_now = in_office_hours(now_local())
+        open_now = await in_office_hours(now_local())
         phone = sms_sender_number(tracker) if is_sms(tracker) else tracker.get_slot("callback_phone")
         kind = HANDOFF_LIVE if open_now else HANDOFF_CALLBACK
         reason = tracker.get_slot("handoff_reason") or "asked"
@@ -224,7 +245,7 @@ class ActionFinishHandoff(Action):
             )
             return [SlotSet("callback_phone", None), SlotSet("callback_time", None)] + _pause(
                 handoff.reference, kind)
-        opens = next_opening(now_local())
+        opens = await next_opening(now_local())
         preferred = tracker.get_slot("callback_time")
         when = f"from {when_text(opens)}" + (f", aiming for \"{preferred}\"" if preferred and preferred != "any time" else "")
         dispatcher.utter_message(

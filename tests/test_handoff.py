@@ -4,13 +4,14 @@ and the staff commands, against a real seeded SQLite practice database."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 import actions.handoff as handoff
 import actions.practice as practice_module
+from actions.common import when_text
 from actions.practice.clinic import practice_timezone
 from tests.action_helpers import slot_events, tracker, validate
 
@@ -22,15 +23,26 @@ TUESDAY_9PM = datetime(2026, 12, 1, 21, 0, tzinfo=TZ)
 WEDNESDAY_NOON = datetime(2026, 12, 2, 12, 0, tzinfo=TZ)
 
 
-def test_office_hours_follow_the_clinic_file():
-    assert handoff.in_office_hours(MONDAY_10AM)
-    assert not handoff.in_office_hours(MONDAY_LUNCH)
-    assert not handoff.in_office_hours(TUESDAY_9PM)
-    assert not handoff.in_office_hours(WEDNESDAY_NOON)  # closed all day
-    assert handoff.next_opening(MONDAY_10AM) == MONDAY_10AM
-    assert handoff.next_opening(MONDAY_LUNCH).time().strftime("%H:%M") == "13:00"
-    after_tuesday = handoff.next_opening(TUESDAY_9PM)
-    assert after_tuesday.weekday() == 3 and handoff.in_office_hours(after_tuesday)  # Thursday
+def test_office_hours_follow_the_clinic_file(run):
+    async def scenario():
+        open_at = [await handoff.in_office_hours(moment)
+                   for moment in (MONDAY_10AM, MONDAY_LUNCH, TUESDAY_9PM, WEDNESDAY_NOON)]
+        openings = [await handoff.next_opening(moment)
+                    for moment in (MONDAY_10AM, MONDAY_LUNCH, TUESDAY_9PM)]
+        return open_at, openings, await handoff.in_office_hours(openings[2])
+
+    open_at, (after_monday, after_lunch, after_tuesday), open_after_tuesday = run(scenario)
+    assert open_at == [True, False, False, False]  # Wednesday is closed all day
+    assert after_monday == MONDAY_10AM
+    assert after_lunch.time().strftime("%H:%M") == "13:00"
+    assert after_tuesday.weekday() == 3 and open_after_tuesday  # Thursday
+
+
+def seeded_closures():
+    """The demo seed's closures, which move with the date the tests run (seed.py)."""
+    from actions.practice.seed import demo_calendar, week_start_for
+
+    return demo_calendar(week_start_for(datetime.now(TZ).date()), TZ)
 
 
 async def run_action(action, t):
@@ -197,3 +209,52 @@ def test_an_ai_opt_out_is_recorded_for_the_verified_patient_then_handed_over(run
     assert "haven't recorded it" in unverified_messages[0]["text"]
     notices = (tmp_path / "outbox" / "slack.jsonl").read_text()
     assert "AI opt-out recorded" in notices and "Testy" not in notices and "1985" not in notices
+
+
+def test_on_a_practice_holiday_the_patient_gets_a_callback_not_a_live_person(run, at, tmp_path):
+    holiday = seeded_closures().holiday  # a Monday: open by the week, every location closed
+    at(datetime.combine(holiday, time(10, 0), TZ))
+
+    async def scenario():
+        ask = tracker({}, None, text="can I talk to a real person", intent="human_handoff", form=None)
+        _, started_messages = await run_action(handoff.ActionHumanHandoff(), ask)
+        form = tracker({}, None, form="handoff_form")
+        required = await handoff.ValidateHandoffForm().required_slots([], CollectingDispatcher(), form, {})
+        done = tracker({"handoff_reason": "asked", "callback_phone": "+13125550188",
+                        "callback_time": "any time"}, None, form=None)
+        finished, finished_messages = await run_action(handoff.ActionFinishHandoff(), done)
+        stored = await practice_module.get_practice_system().handoff_queue()
+        return started_messages, required, finished, finished_messages, stored
+
+    started_messages, required, finished, finished_messages, stored = run(scenario)
+    tuesday_8am = when_text(datetime.combine(holiday + timedelta(days=1), time(8, 0), TZ))
+    started = started_messages[0]["text"]
+    assert "closed right now" in started and f"We open again {tuesday_8am}" in started
+    assert required == ["callback_phone", "callback_time"]
+    assert "callback request is in" in finished_messages[0]["text"]
+    assert tuesday_8am in finished_messages[0]["text"]
+    assert not any(e.get("name") == "handoff_wait_form" for e in finished)  # nobody to wait for
+    assert [h.kind for h in stored] == ["callback"]
+    notices = (tmp_path / "outbox" / "slack.jsonl").read_text()
+    assert "Callback requested" in notices and "waiting for a person" not in notices
+
+
+def test_the_next_opening_skips_a_practice_holiday_but_not_one_closed_location(run, at):
+    calendar = seeded_closures()
+    saturday_afternoon = datetime.combine(calendar.holiday - timedelta(days=2), time(13, 0), TZ)
+    only_northside_closed = datetime.combine(calendar.northside_closed_day, time(10, 0), TZ)
+
+    async def replies_at(moment):
+        at(moment)
+        ask = tracker({}, None, text="talk to a person", intent="human_handoff", form=None)
+        _, messages = await run_action(handoff.ActionHumanHandoff(), ask)
+        return messages[0]["text"]
+
+    async def scenario():
+        return await replies_at(saturday_afternoon), await replies_at(only_northside_closed)
+
+    after_saturday, northside_day = run(scenario)
+    # Sunday is a day off and Monday the holiday: the team calls back on Tuesday.
+    tuesday_8am = when_text(datetime.combine(calendar.holiday + timedelta(days=1), time(8, 0), TZ))
+    assert f"We open again {tuesday_8am}" in after_saturday
+    assert northside_day.startswith("Of course, I'll get a member of our team")
