@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 import re
 from datetime import date, datetime, timedelta
-from typing import List, Set, Text
+from typing import List, Optional, Set, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.forms import FormValidationAction
 
 from actions.common import clinic, now_local, when_text
@@ -30,7 +30,7 @@ from actions.notifications import notify_staff
 from actions.practice import get_practice_system
 from actions.practice.clinic import lunch_break, opening_hours
 from actions.practice.matching import e164_phone
-from actions.practice.port import HANDOFF_CALLBACK, HANDOFF_LIVE, NotFound
+from actions.practice.port import HANDOFF_CALLBACK, HANDOFF_LIVE, Handoff, NotFound
 from actions.verification import VerifiedFormValidation, is_sms, sms_sender_number
 from privacy.references import new_reference
 
@@ -151,7 +151,7 @@ class ActionHumanHandoff(Action):
         waiting = await get_practice_system().waiting_handoff(tracker.sender_id)
         if waiting is not None:
             dispatcher.utter_message(text=_waiting_text(waiting.reference, waiting.kind))
-            return reset_form_slots() + _pause(waiting.reference, waiting.kind)
+            return reset_form_slots() + pause(waiting.reference, waiting.kind)
         reason = tracker.get_slot("handoff_reason") or handoff_reason(tracker)
         open_now = await in_office_hours(now_local())
         if open_now:
@@ -243,7 +243,7 @@ class ActionFinishHandoff(Action):
                 f"If you'd rather call us, it's {info['phone_display']}. I'll wait here until "
                 "they've helped you. If this is an emergency, call 911."
             )
-            return [SlotSet("callback_phone", None), SlotSet("callback_time", None)] + _pause(
+            return [SlotSet("callback_phone", None), SlotSet("callback_time", None)] + pause(
                 handoff.reference, kind)
         opens = await next_opening(now_local())
         preferred = tracker.get_slot("callback_time")
@@ -255,7 +255,8 @@ class ActionFinishHandoff(Action):
         return [SlotSet(name, None) for name in HANDOFF_SLOTS]
 
 
-def _pause(reference: str, kind: str) -> List[EventType]:
+def pause(reference: str, kind: str) -> List[EventType]:
+    """For a live handoff, the wait form next: holding replies until staff close it."""
     if kind != HANDOFF_LIVE:
         return []
     return [SlotSet("handoff_reference", reference), FollowupAction("handoff_wait_form")]
@@ -269,6 +270,37 @@ def _waiting_text(reference: str, kind: str) -> str:
             "you. If this is an emergency, call 911.")
 
 
+# Staff see a handoff as waiting until they close it. Whatever else happens meanwhile (an
+# emergency, a new session after 30 idle minutes), the patient is told the same and kept in
+# the pause, or they would be talking to the bot while listed as waiting for a person.
+
+
+async def handoff_still_open(conversation_id: str) -> Optional[Handoff]:
+    """The conversation's waiting handoff, or None; None too when the practice database
+    cannot be read, because the callers' own replies (an emergency reply, a session's
+    disclosure) must go out regardless."""
+    try:
+        return await get_practice_system().waiting_handoff(conversation_id)
+    except Exception as error:  # noqa: BLE001
+        logger.error("Could not check for a waiting handoff (%s)", type(error).__name__)
+        return None
+
+
+def still_waiting_after_emergency_text(reference: str) -> str:
+    # The emergency replies say "do not wait for a reply here": this must not contradict them.
+    return (f"Please follow that advice first; don't wait for us. Your request to talk to a "
+            f"member of our team is still open (reference {reference}), and I've told them "
+            "about this message.")
+
+
+def rejoin_wait(reference: str) -> List[EventType]:
+    """Events that start a new session already in the pause. Not a FollowupAction: the
+    message that started the session comes next, and it must reach the wait form (which
+    answers with the holding reply) rather than the normal dialogue."""
+    return [SlotSet("handoff_reference", reference), ActiveLoop("handoff_wait_form"),
+            SlotSet("requested_slot", "handoff_resumed")]
+
+
 class ValidateHandoffWaitForm(FormValidationAction):
     """The pause: every message gets a holding reply until staff close the handoff."""
 
@@ -276,6 +308,10 @@ class ValidateHandoffWaitForm(FormValidationAction):
         return "validate_handoff_wait_form"
 
     async def validate_handoff_resumed(self, value, dispatcher, tracker, domain):
+        if value is None:
+            # Not a message: the slot was only cleared on the way in (the form validates
+            # that too when an action, e.g. the emergency reply, puts the patient back).
+            return {"handoff_resumed": None}
         if await get_practice_system().waiting_handoff(tracker.sender_id) is None:
             return {"handoff_resumed": True}
         reference = tracker.get_slot("handoff_reference") or ""

@@ -258,3 +258,97 @@ def test_the_next_opening_skips_a_practice_holiday_but_not_one_closed_location(r
     tuesday_8am = when_text(datetime.combine(calendar.holiday + timedelta(days=1), time(8, 0), TZ))
     assert f"We open again {tuesday_8am}" in after_saturday
     assert northside_day.startswith("Of course, I'll get a member of our team")
+
+
+def test_an_emergency_while_waiting_is_answered_first_and_the_wait_goes_on(run, at, tmp_path):
+    from actions.common import load_content
+    from actions.conversation import ActionEmergency, emergency_reply
+
+    at(MONDAY_10AM)
+
+    async def scenario():
+        system = practice_module.get_practice_system()
+        live = await system.create_handoff("test-conversation", "rest", "live", "asked")
+        events, messages = await run_action(ActionEmergency(), tracker(
+            {"handoff_reference": live.reference}, None, text="my chest hurts",
+            intent="emergency", form="handoff_wait_form"))
+        return live.reference, events, messages, await system.waiting_handoff("test-conversation")
+
+    reference, events, messages, still_waiting = run(scenario)
+    assert messages[0]["text"] == emergency_reply(load_content("emergency.yml"), None)  # unchanged
+    assert len(messages) == 2 and reference in messages[1]["text"] and "still open" in messages[1]["text"]
+    assert slot_events(events)["handoff_reference"] == reference
+    assert [e["name"] for e in events if e["event"] == "followup"] == ["handoff_wait_form"]
+    assert still_waiting.reference == reference
+    notice = json.loads((tmp_path / "outbox" / "slack.jsonl").read_text().splitlines()[-1])["text"]
+    assert notice.startswith("Emergency interrupt") and f"waiting for a person, {reference}" in notice
+
+
+def test_an_emergency_with_a_callback_request_or_none_stays_just_the_emergency_reply(run, at, tmp_path):
+    from actions.conversation import ActionEmergency
+
+    at(TUESDAY_9PM)
+
+    async def emergency_in(conversation):
+        t = tracker({}, None, text="my chest hurts", intent="emergency", form=None)
+        t.sender_id = conversation
+        return await run_action(ActionEmergency(), t)
+
+    async def scenario():
+        system = practice_module.get_practice_system()
+        callback = await system.create_handoff("with-callback", "rest", "callback", "asked",
+                                               callback_phone="+13125550188")
+        return callback.reference, await emergency_in("with-callback"), await emergency_in("no-handoff")
+
+    reference, (callback_events, callback_messages), (plain_events, plain_messages) = run(scenario)
+    for events, messages in ((callback_events, callback_messages), (plain_events, plain_messages)):
+        assert len(messages) == 1 and "911" in messages[0]["text"]
+        assert not any(e["event"] == "followup" for e in events)  # nobody to wait for here
+    with_callback, no_handoff = [
+        json.loads(line)["text"] for line in (tmp_path / "outbox" / "slack.jsonl").read_text().splitlines()]
+    assert f"asked for a callback, {reference}" in with_callback
+    assert "HO-" not in no_handoff
+
+
+def test_a_new_session_while_waiting_for_a_person_starts_in_the_wait(run):
+    from actions.common import load_content
+    from actions.conversation import ActionSessionStart
+
+    async def session_start():
+        return await run_action(ActionSessionStart(), tracker({}, None, form=None))
+
+    async def scenario():
+        system = practice_module.get_practice_system()
+        live = await system.create_handoff("test-conversation", "rest", "live", "asked")
+        waiting = await session_start()
+        await system.close_handoff(live.reference)
+        return live.reference, waiting, await session_start()
+
+    reference, (waiting, waiting_messages), (closed, closed_messages) = run(scenario)
+    disclosure = " ".join(load_content("disclosure.yml")["text"].split())
+    assert [m["text"] for m in waiting_messages] == [disclosure] == [m["text"] for m in closed_messages]
+    assert waiting[0]["event"] == "session_started" and waiting[-1]["name"] == "action_listen"
+    # The patient's next message reaches the wait form, which gives the holding reply.
+    assert {"event": "active_loop", "name": "handoff_wait_form"} in [
+        {"event": e["event"], "name": e.get("name")} for e in waiting]
+    assert slot_events(waiting)["requested_slot"] == "handoff_resumed"
+    assert slot_events(waiting)["handoff_reference"] == reference
+    assert not any(e["event"] == "active_loop" for e in closed)
+
+
+def test_the_emergency_reply_goes_out_even_when_the_practice_database_is_down(run, monkeypatch, caplog):
+    from actions.conversation import ActionEmergency
+
+    async def scenario():
+        system = practice_module.get_practice_system()
+
+        async def unreachable(conversation_id):
+            raise ConnectionError("practice database unreachable")
+
+        monkeypatch.setattr(system, "waiting_handoff", unreachable)
+        return await run_action(ActionEmergency(), tracker(
+            {}, None, text="my chest hurts", intent="emergency", form="handoff_wait_form"))
+
+    _, messages = run(scenario)
+    assert len(messages) == 1 and "911" in messages[0]["text"]
+    assert "Could not check for a waiting handoff (ConnectionError)" in caplog.text
