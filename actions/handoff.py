@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from datetime import date, datetime, timedelta
-from typing import List, Optional, Set, Text
+from typing import Any, Dict, List, Optional, Set, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
+from rasa_sdk.events import ActionExecuted, ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.forms import FormValidationAction
 
 from actions.common import clinic, now_local, when_text
@@ -329,19 +330,47 @@ class ActionAskHandoffResumed(Action):
         return []
 
 
+# Requests worth answering straight away when they are the first message after staff close
+# a handoff; anything else ("hello?", "thanks") gets the menu instead.
+HANDED_ON_INTENTS = frozenset({
+    "book_appointment", "reschedule_appointment", "cancel_appointment", "list_appointments",
+    "request_refill", "refill_status", "ask_ai_use", "ai_opt_out", "ask_what_you_know",
+    "forget_me", "human_handoff", "ask_hours", "ask_parking",
+})
+
+
 class ActionHandoffResumed(Action):
+    """Staff closed the handoff. The message that found out was read by the wait form; if
+    it was a request, it is handed on to the normal dialogue rather than asked for again."""
+
     def name(self) -> Text:
         return "action_handoff_resumed"
 
     async def run(self, dispatcher, tracker, domain):
         from actions.conversation import menu_buttons
 
+        events = [SlotSet(name, None) for name in HANDOFF_SLOTS]
+        request = _latest_user_event(tracker)
+        intent = (((request or {}).get("parse_data") or {}).get("intent") or {}).get("name")
+        if request is None or intent not in HANDED_ON_INTENTS:
+            dispatcher.utter_message(
+                text="Our team has finished helping you, so you're back with the automated "
+                "assistant. What can I help you with?",
+                buttons=menu_buttons(),
+            )
+            return events
         dispatcher.utter_message(
-            text="Our team has finished helping you, so you're back with the automated "
-            "assistant. What can I help you with?",
-            buttons=menu_buttons(),
-        )
-        return [SlotSet(name, None) for name in HANDOFF_SLOTS]
+            text="Our team has finished helping you, so you're back with the automated assistant.")
+        # The same message again, after a listen: the policies then handle it as if it had
+        # just arrived (Rasa's two-stage fallback re-enters a message the same way).
+        return events + [ActionExecuted("action_listen"), {**request, "timestamp": time.time()}]
+
+
+def _latest_user_event(tracker: Tracker) -> Optional[Dict[str, Any]]:
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return event
+    return None
 
 
 # --- "I don't want AI involved in my care" ---------------------------------------------

@@ -352,3 +352,27 @@ def test_the_emergency_reply_goes_out_even_when_the_practice_database_is_down(ru
     _, messages = run(scenario)
     assert len(messages) == 1 and "911" in messages[0]["text"]
     assert "Could not check for a waiting handoff (ConnectionError)" in caplog.text
+
+
+def test_after_resume_a_request_is_handed_on_with_its_channel_details_and_a_hello_gets_the_menu(run):
+    metadata = {"sms_sender_token": "synthetic-token"}
+
+    async def scenario():
+        request = tracker({"handoff_resumed": True}, None, text="I need to book an appointment",
+                          intent="book_appointment", form=None, channel="sms", metadata=metadata)
+        hello = tracker({"handoff_resumed": True}, None, text="hello?", intent="greet", form=None)
+        return (await run_action(handoff.ActionHandoffResumed(), request),
+                await run_action(handoff.ActionHandoffResumed(), hello))
+
+    (request_events, request_messages), (hello_events, hello_messages) = run(scenario)
+    assert request_messages[0]["text"].endswith("you're back with the automated assistant.")
+    assert not request_messages[0]["buttons"]
+    listen, again = request_events[-2:]
+    assert listen["event"] == "action" and listen["name"] == "action_listen"
+    assert (again["event"], again["text"], again["input_channel"], again["metadata"]) == (
+        "user", "I need to book an appointment", "sms", metadata)
+    assert again["parse_data"]["intent"]["name"] == "book_appointment"
+    assert "What can I help you with?" in hello_messages[0]["text"] and hello_messages[0]["buttons"]
+    assert not any(e["event"] in ("user", "action") for e in hello_events)
+    for events in (request_events, hello_events):
+        assert slot_events(events)["handoff_reference"] is None

@@ -93,3 +93,30 @@ def test_after_30_idle_minutes_a_patient_still_waiting_stays_waiting(run, agent,
     assert len(back) == 2 and back[1].startswith(HOLDING_REPLY) and reference in back[1]
     assert len(booking) == 1 and booking[0].startswith(HOLDING_REPLY) and reference in booking[0]
 
+
+def test_after_staff_resume_the_patients_first_request_is_answered(run, agent, office_open):
+    sender = "dialogue-first-request-after-resume"
+
+    async def scenario():
+        reference = await wait_for_a_person(agent, sender)
+        await get_practice_system().close_handoff(reference)
+        return await say(agent, sender, "I need to book an appointment")
+
+    replies = run(scenario)
+    assert "back with the automated assistant" in replies[0]
+    # Handed on to booking, not "What can I help you with?" and a second ask.
+    assert "What can I help you with" not in replies[0]
+    assert any("full name" in reply for reply in replies[1:])
+
+
+def test_after_staff_resume_a_hello_gets_the_menu(run, agent, office_open):
+    sender = "dialogue-hello-after-resume"
+
+    async def scenario():
+        reference = await wait_for_a_person(agent, sender)
+        await get_practice_system().close_handoff(reference)
+        return await say(agent, sender, "hello?")
+
+    replies = run(scenario)
+    assert len(replies) == 1 and "back with the automated assistant" in replies[0]
+    assert "What can I help you with" in replies[0]
