@@ -14,7 +14,14 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.booking import reset_form_slots as reset_booking_slots
 from actions.refills import reset_refill_slots
 from actions.common import clinic, load_content
+from actions.handoff import (
+    handoff_still_open,
+    pause,
+    rejoin_wait,
+    still_waiting_after_emergency_text,
+)
 from actions.notifications import notify_staff
+from actions.practice.port import HANDOFF_LIVE
 from bot.channel_roles import is_staff_message
 from privacy.references import new_reference
 
@@ -33,7 +40,8 @@ def menu_buttons() -> List[Dict[str, str]]:
 
 
 class ActionSessionStart(Action):
-    """Every session's first reply says this is an automated assistant (content file)."""
+    """Every session's first reply says this is an automated assistant (content file); a
+    patient still waiting for a person starts the new session in the wait."""
 
     def name(self) -> Text:
         return "action_session_start"
@@ -47,11 +55,13 @@ class ActionSessionStart(Action):
                                      "handbook and never guess; say `help` for the commands.")
         else:
             dispatcher.utter_message(text=" ".join(disclosure["text"].split()))
-        return [
-            SessionStarted(),
-            SlotSet("disclosure_version", disclosure.get("version")),
-            ActionExecuted("action_listen"),
-        ]
+        events = [SessionStarted(), SlotSet("disclosure_version", disclosure.get("version"))]
+        if not is_staff_message(tracker.get_slot("session_started_metadata")):
+            # A new session (after 30 idle minutes) does not end a wait for a person.
+            waiting = await handoff_still_open(tracker.sender_id)
+            if waiting is not None and waiting.kind == HANDOFF_LIVE:
+                events += rejoin_wait(waiting.reference)
+        return events + [ActionExecuted("action_listen")]
 
 
 class ActionGreet(Action):
@@ -170,11 +180,17 @@ class ActionEmergency(Action):
             if entity.get("entity") == "emergency_category":
                 category = entity.get("value")
         dispatcher.utter_message(text=emergency_reply(content, category))
-        await notify_staff(
-            "Emergency interrupt", new_reference("EM"),
-            f"category {category or 'unknown'}, channel {_channel(tracker)}; the patient was told to call for help",
-        )
-        return reset_form_slots()
+        waiting = await handoff_still_open(tracker.sender_id)
+        summary = f"category {category or 'unknown'}, channel {_channel(tracker)}; the patient was told to call for help"
+        if waiting is not None:
+            summary += ("; they are waiting for a person, " if waiting.kind == HANDOFF_LIVE
+                        else "; they asked for a callback, ") + waiting.reference
+        await notify_staff("Emergency interrupt", new_reference("EM"), summary)
+        if waiting is None or waiting.kind != HANDOFF_LIVE:
+            return reset_form_slots()
+        # The emergency took the conversation out of the wait form; staff still have it.
+        dispatcher.utter_message(text=still_waiting_after_emergency_text(waiting.reference))
+        return reset_form_slots() + pause(waiting.reference, waiting.kind)
 
 
 def _channel(tracker: Tracker) -> str:

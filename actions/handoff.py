@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timedelta
-from typing import List, Text
+import time
+from datetime import date, datetime, timedelta
+from typing import Any, Dict, List, Optional, Set, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.events import ActionExecuted, ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.forms import FormValidationAction
 
 from actions.common import clinic, now_local, when_text
@@ -30,7 +31,7 @@ from actions.notifications import notify_staff
 from actions.practice import get_practice_system
 from actions.practice.clinic import lunch_break, opening_hours
 from actions.practice.matching import e164_phone
-from actions.practice.port import HANDOFF_CALLBACK, HANDOFF_LIVE, NotFound
+from actions.practice.port import HANDOFF_CALLBACK, HANDOFF_LIVE, Handoff, NotFound
 from actions.verification import VerifiedFormValidation, is_sms, sms_sender_number
 from privacy.references import new_reference
 
@@ -52,7 +53,8 @@ FORM_TOPICS = {
 # --- office hours ---------------------------------------------------------------------
 
 
-def in_office_hours(moment: datetime) -> bool:
+def open_by_the_week(moment: datetime) -> bool:
+    """Within the regular weekly hours and not over lunch (closures are not checked here)."""
     hours = opening_hours().get(moment.weekday())
     if hours is None:
         return False
@@ -63,20 +65,40 @@ def in_office_hours(moment: datetime) -> bool:
     return not (lunch and lunch[0] <= local < lunch[1])
 
 
-def next_opening(moment: datetime) -> datetime:
+async def practice_closed_days(first: date, last: date) -> Set[date]:
+    """Days (both ends included) the whole practice is closed: holidays and the like."""
+    closures = await get_practice_system().closures(first, last)
+    # One location closed (location_id set) still leaves the team at work elsewhere.
+    return {closure.date for closure in closures if closure.location_id is None}
+
+
+async def in_office_hours(moment: datetime) -> bool:
+    """Whether a person can answer now: weekly hours, lunch and the practice's closures."""
+    if not open_by_the_week(moment):
+        return False
+    return moment.date() not in await practice_closed_days(moment.date(), moment.date())
+
+
+# How far ahead to look for the next opening; past it the patient is told one day on.
+NEXT_OPENING_HORIZON_DAYS = 60
+
+
+async def next_opening(moment: datetime) -> datetime:
     """The next time the office is open, from `moment` (itself if open now)."""
-    if in_office_hours(moment):
+    closed = await practice_closed_days(
+        moment.date(), moment.date() + timedelta(days=NEXT_OPENING_HORIZON_DAYS))
+    if open_by_the_week(moment) and moment.date() not in closed:
         return moment
     day = moment
-    for _ in range(14):
+    for _ in range(NEXT_OPENING_HORIZON_DAYS):
         hours = opening_hours().get(day.weekday())
-        if hours is not None:
+        if hours is not None and day.date() not in closed:
             candidates = [datetime.combine(day.date(), hours[0], moment.tzinfo)]
             lunch = lunch_break()
             if lunch:
                 candidates.append(datetime.combine(day.date(), lunch[1], moment.tzinfo))
             for start in sorted(candidates):
-                if start > moment and in_office_hours(start):
+                if start > moment and open_by_the_week(start):
                     return start
         day = (day + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return moment + timedelta(days=1)
@@ -135,13 +157,13 @@ class ActionHumanHandoff(Action):
         waiting = await get_practice_system().waiting_handoff(tracker.sender_id)
         if waiting is not None:
             dispatcher.utter_message(text=_waiting_text(waiting.reference, waiting.kind))
-            return reset_form_slots() + _pause(waiting.reference, waiting.kind)
+            return reset_form_slots() + pause(waiting.reference, waiting.kind)
         reason = tracker.get_slot("handoff_reason") or handoff_reason(tracker)
-        open_now = in_office_hours(now_local())
+        open_now = await in_office_hours(now_local())
         if open_now:
             dispatcher.utter_message(text="Of course, I'll get a member of our team for you.")
         else:
-            opens = next_opening(now_local())
+            opens = await next_opening(now_local())
             dispatcher.utter_message(
                 text=f"Of course. The office is closed right now, so I'll ask the team to call "
                 f"you back. We open again {when_text(opens)}."
@@ -160,7 +182,7 @@ class ValidateHandoffForm(FormValidationAction):
         slots = []
         if not is_sms(tracker):
             slots.append("callback_phone")
-        if not in_office_hours(now_local()):
+        if not await in_office_hours(now_local()):
             slots.append("callback_time")
         return slots
 
@@ -206,7 +228,7 @@ class ActionFinishHandoff(Action):
         return "action_finish_handoff"
 
     async def run(self, dispatcher, tracker, domain):
-        open_now = in_office_hours(now_local())
+        open_now = await in_office_hours(now_local())
         phone = sms_sender_number(tracker) if is_sms(tracker) else tracker.get_slot("callback_phone")
         kind = HANDOFF_LIVE if open_now else HANDOFF_CALLBACK
         reason = tracker.get_slot("handoff_reason") or "asked"
@@ -227,9 +249,9 @@ class ActionFinishHandoff(Action):
                 f"If you'd rather call us, it's {info['phone_display']}. I'll wait here until "
                 "they've helped you. If this is an emergency, call 911."
             )
-            return [SlotSet("callback_phone", None), SlotSet("callback_time", None)] + _pause(
+            return [SlotSet("callback_phone", None), SlotSet("callback_time", None)] + pause(
                 handoff.reference, kind)
-        opens = next_opening(now_local())
+        opens = await next_opening(now_local())
         preferred = tracker.get_slot("callback_time")
         when = f"from {when_text(opens)}" + (f", aiming for \"{preferred}\"" if preferred and preferred != "any time" else "")
         dispatcher.utter_message(
@@ -239,7 +261,8 @@ class ActionFinishHandoff(Action):
         return [SlotSet(name, None) for name in HANDOFF_SLOTS]
 
 
-def _pause(reference: str, kind: str) -> List[EventType]:
+def pause(reference: str, kind: str) -> List[EventType]:
+    """For a live handoff, the wait form next: holding replies until staff close it."""
     if kind != HANDOFF_LIVE:
         return []
     return [SlotSet("handoff_reference", reference), FollowupAction("handoff_wait_form")]
@@ -253,6 +276,37 @@ def _waiting_text(reference: str, kind: str) -> str:
             "you. If this is an emergency, call 911.")
 
 
+# Staff see a handoff as waiting until they close it. Whatever else happens meanwhile (an
+# emergency, a new session after 30 idle minutes), the patient is told the same and kept in
+# the pause, or they would be talking to the bot while listed as waiting for a person.
+
+
+async def handoff_still_open(conversation_id: str) -> Optional[Handoff]:
+    """The conversation's waiting handoff, or None; None too when the practice database
+    cannot be read, because the callers' own replies (an emergency reply, a session's
+    disclosure) must go out regardless."""
+    try:
+        return await get_practice_system().waiting_handoff(conversation_id)
+    except Exception as error:  # noqa: BLE001
+        logger.error("Could not check for a waiting handoff (%s)", type(error).__name__)
+        return None
+
+
+def still_waiting_after_emergency_text(reference: str) -> str:
+    # The emergency replies say "do not wait for a reply here": this must not contradict them.
+    return (f"Please follow that advice first; don't wait for us. Your request to talk to a "
+            f"member of our team is still open (reference {reference}), and I've told them "
+            "about this message.")
+
+
+def rejoin_wait(reference: str) -> List[EventType]:
+    """Events that start a new session already in the pause. Not a FollowupAction: the
+    message that started the session comes next, and it must reach the wait form (which
+    answers with the holding reply) rather than the normal dialogue."""
+    return [SlotSet("handoff_reference", reference), ActiveLoop("handoff_wait_form"),
+            SlotSet("requested_slot", "handoff_resumed")]
+
+
 class ValidateHandoffWaitForm(FormValidationAction):
     """The pause: every message gets a holding reply until staff close the handoff."""
 
@@ -260,6 +314,10 @@ class ValidateHandoffWaitForm(FormValidationAction):
         return "validate_handoff_wait_form"
 
     async def validate_handoff_resumed(self, value, dispatcher, tracker, domain):
+        if value is None:
+            # Not a message: the slot was only cleared on the way in (the form validates
+            # that too when an action, e.g. the emergency reply, puts the patient back).
+            return {"handoff_resumed": None}
         if await get_practice_system().waiting_handoff(tracker.sender_id) is None:
             return {"handoff_resumed": True}
         reference = tracker.get_slot("handoff_reference") or ""
@@ -277,19 +335,47 @@ class ActionAskHandoffResumed(Action):
         return []
 
 
+# Requests worth answering straight away when they are the first message after staff close
+# a handoff; anything else ("hello?", "thanks") gets the menu instead.
+HANDED_ON_INTENTS = frozenset({
+    "book_appointment", "reschedule_appointment", "cancel_appointment", "list_appointments",
+    "request_refill", "refill_status", "ask_ai_use", "ai_opt_out", "ask_what_you_know",
+    "forget_me", "human_handoff", "ask_hours", "ask_parking",
+})
+
+
 class ActionHandoffResumed(Action):
+    """Staff closed the handoff. The message that found out was read by the wait form; if
+    it was a request, it is handed on to the normal dialogue rather than asked for again."""
+
     def name(self) -> Text:
         return "action_handoff_resumed"
 
     async def run(self, dispatcher, tracker, domain):
         from actions.conversation import menu_buttons
 
+        events = [SlotSet(name, None) for name in HANDOFF_SLOTS]
+        request = _latest_user_event(tracker)
+        intent = (((request or {}).get("parse_data") or {}).get("intent") or {}).get("name")
+        if request is None or intent not in HANDED_ON_INTENTS:
+            dispatcher.utter_message(
+                text="Our team has finished helping you, so you're back with the automated "
+                "assistant. What can I help you with?",
+                buttons=menu_buttons(),
+            )
+            return events
         dispatcher.utter_message(
-            text="Our team has finished helping you, so you're back with the automated "
-            "assistant. What can I help you with?",
-            buttons=menu_buttons(),
-        )
-        return [SlotSet(name, None) for name in HANDOFF_SLOTS]
+            text="Our team has finished helping you, so you're back with the automated assistant.")
+        # The same message again, after a listen: the policies then handle it as if it had
+        # just arrived (Rasa's two-stage fallback re-enters a message the same way).
+        return events + [ActionExecuted("action_listen"), {**request, "timestamp": time.time()}]
+
+
+def _latest_user_event(tracker: Tracker) -> Optional[Dict[str, Any]]:
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return event
+    return None
 
 
 # --- "I don't want AI involved in my care" ---------------------------------------------

@@ -4,13 +4,14 @@ and the staff commands, against a real seeded SQLite practice database."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 import actions.handoff as handoff
 import actions.practice as practice_module
+from actions.common import when_text
 from actions.practice.clinic import practice_timezone
 from tests.action_helpers import slot_events, tracker, validate
 
@@ -22,15 +23,26 @@ TUESDAY_9PM = datetime(2026, 12, 1, 21, 0, tzinfo=TZ)
 WEDNESDAY_NOON = datetime(2026, 12, 2, 12, 0, tzinfo=TZ)
 
 
-def test_office_hours_follow_the_clinic_file():
-    assert handoff.in_office_hours(MONDAY_10AM)
-    assert not handoff.in_office_hours(MONDAY_LUNCH)
-    assert not handoff.in_office_hours(TUESDAY_9PM)
-    assert not handoff.in_office_hours(WEDNESDAY_NOON)  # closed all day
-    assert handoff.next_opening(MONDAY_10AM) == MONDAY_10AM
-    assert handoff.next_opening(MONDAY_LUNCH).time().strftime("%H:%M") == "13:00"
-    after_tuesday = handoff.next_opening(TUESDAY_9PM)
-    assert after_tuesday.weekday() == 3 and handoff.in_office_hours(after_tuesday)  # Thursday
+def test_office_hours_follow_the_clinic_file(run):
+    async def scenario():
+        open_at = [await handoff.in_office_hours(moment)
+                   for moment in (MONDAY_10AM, MONDAY_LUNCH, TUESDAY_9PM, WEDNESDAY_NOON)]
+        openings = [await handoff.next_opening(moment)
+                    for moment in (MONDAY_10AM, MONDAY_LUNCH, TUESDAY_9PM)]
+        return open_at, openings, await handoff.in_office_hours(openings[2])
+
+    open_at, (after_monday, after_lunch, after_tuesday), open_after_tuesday = run(scenario)
+    assert open_at == [True, False, False, False]  # Wednesday is closed all day
+    assert after_monday == MONDAY_10AM
+    assert after_lunch.time().strftime("%H:%M") == "13:00"
+    assert after_tuesday.weekday() == 3 and open_after_tuesday  # Thursday
+
+
+def seeded_closures():
+    """The demo seed's closures, which move with the date the tests run (seed.py)."""
+    from actions.practice.seed import demo_calendar, week_start_for
+
+    return demo_calendar(week_start_for(datetime.now(TZ).date()), TZ)
 
 
 async def run_action(action, t):
@@ -239,3 +251,172 @@ def test_asking_the_hours_names_the_coming_closures(run):
     holiday = calendar.holiday
     assert text.startswith("Our hours:")
     assert f"{holiday:%a} {holiday.day} {holiday:%b}, {calendar.holiday_reason}" in text
+
+
+
+
+def test_on_a_practice_holiday_the_patient_gets_a_callback_not_a_live_person(run, at, tmp_path):
+    holiday = seeded_closures().holiday  # a Monday: open by the week, every location closed
+    at(datetime.combine(holiday, time(10, 0), TZ))
+
+    async def scenario():
+        ask = tracker({}, None, text="can I talk to a real person", intent="human_handoff", form=None)
+        _, started_messages = await run_action(handoff.ActionHumanHandoff(), ask)
+        form = tracker({}, None, form="handoff_form")
+        required = await handoff.ValidateHandoffForm().required_slots([], CollectingDispatcher(), form, {})
+        done = tracker({"handoff_reason": "asked", "callback_phone": "+13125550188",
+                        "callback_time": "any time"}, None, form=None)
+        finished, finished_messages = await run_action(handoff.ActionFinishHandoff(), done)
+        stored = await practice_module.get_practice_system().handoff_queue()
+        return started_messages, required, finished, finished_messages, stored
+
+    started_messages, required, finished, finished_messages, stored = run(scenario)
+    tuesday_8am = when_text(datetime.combine(holiday + timedelta(days=1), time(8, 0), TZ))
+    started = started_messages[0]["text"]
+    assert "closed right now" in started and f"We open again {tuesday_8am}" in started
+    assert required == ["callback_phone", "callback_time"]
+    assert "callback request is in" in finished_messages[0]["text"]
+    assert tuesday_8am in finished_messages[0]["text"]
+    assert not any(e.get("name") == "handoff_wait_form" for e in finished)  # nobody to wait for
+    assert [h.kind for h in stored] == ["callback"]
+    notices = (tmp_path / "outbox" / "slack.jsonl").read_text()
+    assert "Callback requested" in notices and "waiting for a person" not in notices
+
+
+def test_the_next_opening_skips_a_practice_holiday_but_not_one_closed_location(run, at):
+    calendar = seeded_closures()
+    saturday_afternoon = datetime.combine(calendar.holiday - timedelta(days=2), time(13, 0), TZ)
+    only_northside_closed = datetime.combine(calendar.northside_closed_day, time(10, 0), TZ)
+
+    async def replies_at(moment):
+        at(moment)
+        ask = tracker({}, None, text="talk to a person", intent="human_handoff", form=None)
+        _, messages = await run_action(handoff.ActionHumanHandoff(), ask)
+        return messages[0]["text"]
+
+    async def scenario():
+        return await replies_at(saturday_afternoon), await replies_at(only_northside_closed)
+
+    after_saturday, northside_day = run(scenario)
+    # Sunday is a day off and Monday the holiday: the team calls back on Tuesday.
+    tuesday_8am = when_text(datetime.combine(calendar.holiday + timedelta(days=1), time(8, 0), TZ))
+    assert f"We open again {tuesday_8am}" in after_saturday
+    assert northside_day.startswith("Of course, I'll get a member of our team")
+
+
+def test_an_emergency_while_waiting_is_answered_first_and_the_wait_goes_on(run, at, tmp_path):
+    from actions.common import load_content
+    from actions.conversation import ActionEmergency, emergency_reply
+
+    at(MONDAY_10AM)
+
+    async def scenario():
+        system = practice_module.get_practice_system()
+        live = await system.create_handoff("test-conversation", "rest", "live", "asked")
+        events, messages = await run_action(ActionEmergency(), tracker(
+            {"handoff_reference": live.reference}, None, text="my chest hurts",
+            intent="emergency", form="handoff_wait_form"))
+        return live.reference, events, messages, await system.waiting_handoff("test-conversation")
+
+    reference, events, messages, still_waiting = run(scenario)
+    assert messages[0]["text"] == emergency_reply(load_content("emergency.yml"), None)  # unchanged
+    assert len(messages) == 2 and reference in messages[1]["text"] and "still open" in messages[1]["text"]
+    assert slot_events(events)["handoff_reference"] == reference
+    assert [e["name"] for e in events if e["event"] == "followup"] == ["handoff_wait_form"]
+    assert still_waiting.reference == reference
+    notice = json.loads((tmp_path / "outbox" / "slack.jsonl").read_text().splitlines()[-1])["text"]
+    assert notice.startswith("Emergency interrupt") and f"waiting for a person, {reference}" in notice
+
+
+def test_an_emergency_with_a_callback_request_or_none_stays_just_the_emergency_reply(run, at, tmp_path):
+    from actions.conversation import ActionEmergency
+
+    at(TUESDAY_9PM)
+
+    async def emergency_in(conversation):
+        t = tracker({}, None, text="my chest hurts", intent="emergency", form=None)
+        t.sender_id = conversation
+        return await run_action(ActionEmergency(), t)
+
+    async def scenario():
+        system = practice_module.get_practice_system()
+        callback = await system.create_handoff("with-callback", "rest", "callback", "asked",
+                                               callback_phone="+13125550188")
+        return callback.reference, await emergency_in("with-callback"), await emergency_in("no-handoff")
+
+    reference, (callback_events, callback_messages), (plain_events, plain_messages) = run(scenario)
+    for events, messages in ((callback_events, callback_messages), (plain_events, plain_messages)):
+        assert len(messages) == 1 and "911" in messages[0]["text"]
+        assert not any(e["event"] == "followup" for e in events)  # nobody to wait for here
+    with_callback, no_handoff = [
+        json.loads(line)["text"] for line in (tmp_path / "outbox" / "slack.jsonl").read_text().splitlines()]
+    assert f"asked for a callback, {reference}" in with_callback
+    assert "HO-" not in no_handoff
+
+
+def test_a_new_session_while_waiting_for_a_person_starts_in_the_wait(run):
+    from actions.common import load_content
+    from actions.conversation import ActionSessionStart
+
+    async def session_start():
+        return await run_action(ActionSessionStart(), tracker({}, None, form=None))
+
+    async def scenario():
+        system = practice_module.get_practice_system()
+        live = await system.create_handoff("test-conversation", "rest", "live", "asked")
+        waiting = await session_start()
+        await system.close_handoff(live.reference)
+        return live.reference, waiting, await session_start()
+
+    reference, (waiting, waiting_messages), (closed, closed_messages) = run(scenario)
+    disclosure = " ".join(load_content("disclosure.yml")["text"].split())
+    assert [m["text"] for m in waiting_messages] == [disclosure] == [m["text"] for m in closed_messages]
+    assert waiting[0]["event"] == "session_started" and waiting[-1]["name"] == "action_listen"
+    # The patient's next message reaches the wait form, which gives the holding reply.
+    assert {"event": "active_loop", "name": "handoff_wait_form"} in [
+        {"event": e["event"], "name": e.get("name")} for e in waiting]
+    assert slot_events(waiting)["requested_slot"] == "handoff_resumed"
+    assert slot_events(waiting)["handoff_reference"] == reference
+    assert not any(e["event"] == "active_loop" for e in closed)
+
+
+def test_the_emergency_reply_goes_out_even_when_the_practice_database_is_down(run, monkeypatch, caplog):
+    from actions.conversation import ActionEmergency
+
+    async def scenario():
+        system = practice_module.get_practice_system()
+
+        async def unreachable(conversation_id):
+            raise ConnectionError("practice database unreachable")
+
+        monkeypatch.setattr(system, "waiting_handoff", unreachable)
+        return await run_action(ActionEmergency(), tracker(
+            {}, None, text="my chest hurts", intent="emergency", form="handoff_wait_form"))
+
+    _, messages = run(scenario)
+    assert len(messages) == 1 and "911" in messages[0]["text"]
+    assert "Could not check for a waiting handoff (ConnectionError)" in caplog.text
+
+
+def test_after_resume_a_request_is_handed_on_with_its_channel_details_and_a_hello_gets_the_menu(run):
+    metadata = {"sms_sender_token": "synthetic-token"}
+
+    async def scenario():
+        request = tracker({"handoff_resumed": True}, None, text="I need to book an appointment",
+                          intent="book_appointment", form=None, channel="sms", metadata=metadata)
+        hello = tracker({"handoff_resumed": True}, None, text="hello?", intent="greet", form=None)
+        return (await run_action(handoff.ActionHandoffResumed(), request),
+                await run_action(handoff.ActionHandoffResumed(), hello))
+
+    (request_events, request_messages), (hello_events, hello_messages) = run(scenario)
+    assert request_messages[0]["text"].endswith("you're back with the automated assistant.")
+    assert not request_messages[0]["buttons"]
+    listen, again = request_events[-2:]
+    assert listen["event"] == "action" and listen["name"] == "action_listen"
+    assert (again["event"], again["text"], again["input_channel"], again["metadata"]) == (
+        "user", "I need to book an appointment", "sms", metadata)
+    assert again["parse_data"]["intent"]["name"] == "book_appointment"
+    assert "What can I help you with?" in hello_messages[0]["text"] and hello_messages[0]["buttons"]
+    assert not any(e["event"] in ("user", "action") for e in hello_events)
+    for events in (request_events, hello_events):
+        assert slot_events(events)["handoff_reference"] is None
