@@ -95,8 +95,8 @@ def run(foreground_rasa: List[str] | None = None) -> int:
                     stopping = True  # the terminal chat ended normally
                     break
                 print(
-                    f"The {names[proc.pid]} stopped unexpectedly (exit code {code}); "
-                    "stopping the assistant.",
+                    f"The {names[proc.pid]} stopped unexpectedly (exit code {code}; "
+                    "its output above says why); stopping the assistant.",
                     file=sys.stderr,
                     flush=True,
                 )

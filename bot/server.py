@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import warnings
 from functools import partial
+from pathlib import Path
 
 from sanic import Sanic, response
 from sanic.request import Request
@@ -151,6 +154,33 @@ def check_action_replies_with_a_compiled_schema() -> None:
     RemoteAction._validate_action_result = _validate_action_result
 
 
+class ModelNotLoaded(RuntimeError):
+    """Raised before the server takes requests: Rasa only logs a model it cannot load, and
+    its server would then answer every message, emergencies included, with nothing."""
+
+
+async def load_agent_or_stop(model_path: str, endpoints, app: Sanic, loop) -> None:
+    """Rasa's `load_agent_on_start`, refusing to serve without a working model."""
+    from rasa.core.agent import load_agent
+
+    app.ctx.agent = await load_agent(model_path=model_path, endpoints=endpoints, loop=loop)
+    if not app.ctx.agent.is_ready():
+        raise ModelNotLoaded(
+            f"The model {model_path} could not be loaded (the reason is logged above). "
+            f"Move it out of {Path(model_path).parent} and run `make train` to train a new one "
+            "(make retrains only when the model is missing or older than its training data), "
+            "then start the assistant again."
+        )
+    logger.info("Rasa server is up and running.")
+
+
+class _NoTracebackForModelNotLoaded(logging.Filter):
+    """Sanic logs whatever ends `app.run` with a traceback; our message says all there is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ModelNotLoaded))
+
+
 def build_app(settings: Settings) -> Sanic:
     from rasa.core import run
     from rasa.core.utils import AvailableEndpoints
@@ -170,8 +200,7 @@ def build_app(settings: Settings) -> Sanic:
     add_practice_routes(app, settings)
     _redact_sms_outbox()
     app.register_listener(
-        partial(run.load_agent_on_start, str(settings.model_path()), endpoints, None),
-        "before_server_start",
+        partial(load_agent_or_stop, str(settings.model_path()), endpoints), "before_server_start"
     )
     app.register_listener(run.close_resources, "after_server_stop")
     return app
@@ -187,7 +216,13 @@ def main() -> None:
     logger.info("Clinic assistant listening on http://%s:%s/", host, settings.port)
     # One worker: with the in-memory tracker store, workers would not share conversations.
     # Scaled deployments run several of these processes behind a load balancer with Redis.
-    app.run(host=host, port=settings.port, workers=1, access_log=False)
+    logging.getLogger("sanic.error").addFilter(_NoTracebackForModelNotLoaded())
+    try:
+        app.run(host=host, port=settings.port, workers=1, access_log=False)
+    except ModelNotLoaded as error:
+        # Sanic made the listening socket's coroutine before the listener stopped it.
+        warnings.filterwarnings("ignore", "coroutine .*create_server.* was never awaited")
+        sys.exit(str(error))  # exit code 1: the launcher (or a service manager) reports it
 
 
 if __name__ == "__main__":

@@ -2,12 +2,14 @@
 stops the other, so a half-running assistant never looks healthy."""
 
 import signal
+import subprocess
+import sys
 import time
 
 import psutil
 import pytest
 
-from tests.harness import RunningAssistant
+from tests.harness import REPO_ROOT, RunningAssistant
 
 pytestmark = pytest.mark.e2e
 
@@ -25,3 +27,30 @@ def test_a_crashed_action_server_is_reported_and_stops_the_rasa_server(tmp_path)
     finally:
         assistant.stop()
     assert "action server stopped unexpectedly" in assistant.stderr_path.read_text()
+
+
+# Ports 184xx: kept clear of the ports the rest of the suite uses.
+
+def test_a_model_that_cannot_load_is_reported_and_stops_the_assistant(tmp_path):
+    """Reviewer's repro: a broken models/clinic.tar.gz left `python -m bot run` up, answering []."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "clinic.tar.gz").write_text("x\n")
+    var_dir = tmp_path / "var"
+    var_dir.mkdir()
+    assistant = RunningAssistant(var_dir, port=18410, actions_port=18411, env={"MODEL_DIR": str(models)})
+    with open(assistant.stderr_path, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=REPO_ROOT, env=assistant.env,
+                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        assistant.proc = proc
+        try:
+            code = proc.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:
+            assistant.stop()
+    stderr = assistant.stderr_path.read_text()
+    assert code is not None, "the assistant kept running with a model it could not load"
+    assert code != 0
+    assert "could not be loaded" in stderr and "make train" in stderr
+    assert "Rasa server stopped" in stderr

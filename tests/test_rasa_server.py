@@ -1,8 +1,13 @@
-"""bot/server.py's change to stock Rasa: action-server replies are checked against Rasa's
+"""bot/server.py's changes to stock Rasa: action-server replies are checked against Rasa's
 response schema with a validator built once, not one rebuilt (and its schema re-checked)
-on every reply."""
+on every reply; a model that cannot be loaded stops the server instead of leaving it
+answering nothing."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import pytest
 from jsonschema import ValidationError
@@ -10,6 +15,7 @@ from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
 
 from bot.server import check_action_replies_with_a_compiled_schema
+from tests.harness import REPO_ROOT
 
 VALID_REPLY = {
     "events": [{"event": "slot", "name": "visit_type", "value": "2", "timestamp": None}],
@@ -37,3 +43,45 @@ def test_an_invalid_reply_is_refused_with_rasas_own_error(patched):
     with pytest.raises(ValidationError) as error:
         patched._validate_action_result({"events": [{"event": "slot", "name": 3}], "responses": "nope"})
     assert "Failed to validate Action server response" in error.value.message
+
+
+# --- The Rasa server process as a practice starts it (ports 184xx: kept clear of the suite's) ---
+
+
+def _rasa_server(var_dir, port, **env):
+    var_dir.mkdir(parents=True, exist_ok=True)
+    full_env = {key: value for key, value in os.environ.items()
+                if key not in ("RASA_API_TOKEN", "REDIS_URL", "MODEL_DIR")}
+    full_env.update({"VAR_DIR": str(var_dir), "PORT": str(port), "ACTIONS_PORT": str(port + 1),
+                     "PYTHONPATH": str(REPO_ROOT), "RASA_TELEMETRY_ENABLED": "false", **env})
+    return subprocess.Popen([sys.executable, "-m", "bot.server"], cwd=REPO_ROOT, env=full_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.e2e
+def test_the_rasa_server_exits_with_instructions_when_the_model_cannot_load(tmp_path):
+    """A broken model used to leave the server up, answering [] to everything (emergencies too)."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "clinic.tar.gz").write_text("x\n")
+    proc = _rasa_server(tmp_path / "var", 18401, MODEL_DIR=str(models))
+    try:
+        output, _ = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        pytest.fail("the Rasa server kept running with a model it could not load")
+    text = output.decode(errors="replace")
+    assert proc.returncode != 0
+    assert f"{models / 'clinic.tar.gz'} could not be loaded" in text
+    assert "make train" in text
+    assert "Rasa server is up and running" not in text
