@@ -58,6 +58,7 @@ def _stop(procs: List[subprocess.Popen]) -> None:
 def run(foreground_rasa: List[str] | None = None) -> int:
     settings = Settings.from_env()
     settings.model_path()  # fail early, with instructions, when nothing is trained
+    settings.check_redis()  # and when REDIS_URL is set but Redis does not answer
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     env = _child_env(settings)
     python = sys.executable

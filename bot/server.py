@@ -211,6 +211,7 @@ def main() -> None:
 
     settings = Settings.from_env()
     configure_logging(settings.log_level)
+    settings.check_redis()  # also when this process is started without the launcher
     app = build_app(settings)
     host = os.environ.get("HOST", "0.0.0.0")
     logger.info("Clinic assistant listening on http://%s:%s/", host, settings.port)

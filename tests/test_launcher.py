@@ -54,3 +54,24 @@ def test_a_model_that_cannot_load_is_reported_and_stops_the_assistant(tmp_path):
     assert code != 0
     assert "could not be loaded" in stderr and "make train" in stderr
     assert "Rasa server stopped" in stderr
+
+
+def test_an_unreachable_redis_stops_start_up_with_instructions(tmp_path):
+    """A wrong REDIS_URL port used to start "fine", then every message got []."""
+    assistant = RunningAssistant(tmp_path, port=18412, actions_port=18413,
+                                 env={"REDIS_URL": "redis://127.0.0.1:18419/0"})
+    with open(assistant.stderr_path, "wb") as err:
+        assistant.proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=REPO_ROOT,
+                                          env=assistant.env, stdout=subprocess.DEVNULL, stderr=err,
+                                          start_new_session=True)
+        try:
+            code = assistant.proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:
+            assistant.stop()  # the whole process group, should it have started anything
+    assert code is not None, "the assistant started with a Redis it could not reach"
+    assert code != 0
+    stderr = assistant.stderr_path.read_text()
+    assert "Redis at redis://127.0.0.1:18419/0 (REDIS_URL) did not answer" in stderr
+    assert "unset REDIS_URL" in stderr
