@@ -29,13 +29,18 @@ def _child_env(settings: Settings) -> Dict[str, str]:
     return env
 
 
+# The health checks are on loopback: an http_proxy setting (a corporate proxy without
+# no_proxy) must not send them to the proxy, which cannot reach our 127.0.0.1.
+_LOOPBACK_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def _wait_for_http(url: str, procs: List[subprocess.Popen], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(p.poll() is not None for p in procs):
             return False
         try:
-            with urllib.request.urlopen(url, timeout=2):
+            with _LOOPBACK_OPENER.open(url, timeout=2):
                 return True
         except OSError:
             time.sleep(0.5)

@@ -75,3 +75,35 @@ def test_an_unreachable_redis_stops_start_up_with_instructions(tmp_path):
     stderr = assistant.stderr_path.read_text()
     assert "Redis at redis://127.0.0.1:18419/0 (REDIS_URL) did not answer" in stderr
     assert "unset REDIS_URL" in stderr
+
+
+@pytest.mark.parametrize("proxy_var", ["http_proxy", "HTTP_PROXY"])
+def test_the_start_up_health_check_does_not_go_through_an_http_proxy(monkeypatch, proxy_var):
+    """Behind a corporate proxy without no_proxy, the loopback check went to the proxy, waited
+    its whole timeout and then said the action server had not started."""
+    import threading
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from bot.__main__ import _wait_for_http
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 18414), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for name in ("no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(proxy_var, "http://127.0.0.1:18415")  # nothing listens there
+    monkeypatch.setattr(urllib.request, "_opener", None)  # urlopen's opener reads proxies once
+    try:
+        assert _wait_for_http("http://127.0.0.1:18414/health", [], timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
