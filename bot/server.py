@@ -4,13 +4,15 @@ We build the Sanic app with Rasa's `configure_app` (so Rasa's channels, API and 
 loading are the stock ones) and add three things before it starts:
 - the chat page and widget assets at `/` and `/widget/`;
 - an allow-list in front of Rasa's HTTP API: only `/model/parse`, `/version` and `/status`
-  are open; the conversation and model-management endpoints (which expose or change raw
-  conversation state) need RASA_API_TOKEN, and are closed when it is not set;
+  are open (load balancers poll /status); the conversation and model-management endpoints
+  (which expose or change raw conversation state) need RASA_API_TOKEN, sent as
+  `Authorization: Bearer <token>` or `?token=`, and are closed when it is not set;
 - no stack trace or request echo in any error response.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import sys
@@ -41,6 +43,15 @@ def _is_open_path(path: str) -> bool:
         or path.startswith("/webhooks/")
         or path in OPEN_API_PATHS
     )
+
+
+def _has_api_token(request: Request, api_token: str) -> bool:
+    offered = [request.args.get("token") or ""]
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        offered.append(credentials.strip())
+    expected = api_token.encode()
+    return any(hmac.compare_digest(token.encode(), expected) for token in offered if token)
 
 
 def bind_request_text(request: Request) -> None:
@@ -82,11 +93,12 @@ def add_practice_routes(app: Sanic, settings: Settings) -> None:
             return await response.file(index_page, mime_type="text/html; charset=utf-8")
         if _is_open_path(request.path) or request.method == "OPTIONS":
             return None
-        token = request.args.get("token") or request.headers.get("authorization", "")
-        if settings.api_token and token.replace("Bearer ", "") == settings.api_token:
+        if settings.api_token and _has_api_token(request, settings.api_token):
             return None
         return response.json(
-            {"error": "This endpoint needs an API token (RASA_API_TOKEN)."}, status=403
+            {"error": "This endpoint needs the API token: set RASA_API_TOKEN on the server and "
+                      "send it as `Authorization: Bearer <token>` or `?token=<token>`."},
+            status=403,
         )
 
     app.register_middleware(guard_and_serve_root, "request")
@@ -192,7 +204,9 @@ def build_app(settings: Settings) -> Sanic:
     app = run.configure_app(
         channels,
         cors=None,
-        auth_token=settings.api_token,
+        # The token is checked by `add_practice_routes`' allow-list, not by Rasa: Rasa would
+        # demand it on every API route, /status and /model/parse included, and only as ?token=.
+        auth_token=None,
         enable_api=True,
         port=settings.port,
         endpoints=endpoints,
