@@ -32,6 +32,9 @@ def main() -> None:
     for noisy in ("aiosqlite", "asyncpg", "sqlalchemy.engine"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     install_log_redaction()
+    from actions.verification import check_idle_limit
+
+    check_idle_limit()
 
     # Migrate (and, unless PRACTICE_DEMO_SEED=0, seed the demo clinic into an empty database)
     # before taking requests.

@@ -1,5 +1,5 @@
-"""`python -m actions.server` start-up: what it does to the practice database.
-Ports 184xx, kept clear of the rest of the suite's."""
+"""`python -m actions.server` start-up: what it does to the practice database, and settings
+it checks before taking requests. Ports 184xx, kept clear of the rest of the suite's."""
 
 from __future__ import annotations
 
@@ -62,3 +62,16 @@ def test_practice_demo_seed_0_keeps_the_demo_clinic_out_of_a_fresh_database(tmp_
         assert {"patients", "providers"} <= tables  # migrated
         assert db.execute("SELECT count(*) FROM patients").fetchone()[0] == 0
         assert db.execute("SELECT count(*) FROM providers").fetchone()[0] == 0
+
+
+def test_a_verification_idle_limit_that_is_not_a_number_stops_start_up(tmp_path):
+    """'15m' used to be read only when the first patient verified, failing that patient's turn."""
+    proc = _start(tmp_path, 18442, VERIFICATION_IDLE_MINUTES="15m")
+    try:
+        output, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        pytest.fail("the action server started with VERIFICATION_IDLE_MINUTES=15m")
+    assert proc.returncode != 0
+    text = output.decode(errors="replace")
+    assert "VERIFICATION_IDLE_MINUTES" in text and "'15m'" in text and "number of minutes" in text
