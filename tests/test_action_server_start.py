@@ -22,8 +22,10 @@ def _start(var_dir, port, **env):
                 if key not in ("DATABASE_URL", "PRACTICE_DEMO_SEED", "VERIFICATION_IDLE_MINUTES")}
     full_env.update({"VAR_DIR": str(var_dir), "ACTIONS_PORT": str(port), "PYTHONPATH": str(REPO_ROOT),
                      "HANDBOOK_SEMANTIC": "off", **env})
-    return subprocess.Popen([sys.executable, "-m", "actions.server"], cwd=REPO_ROOT, env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    # Output to a file: an unread pipe fills up and stalls the server.
+    with open(var_dir / "actions.log", "wb") as log:
+        return subprocess.Popen([sys.executable, "-m", "actions.server"], cwd=REPO_ROOT, env=full_env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _stop(proc):
@@ -36,11 +38,11 @@ def _stop(proc):
             proc.wait()
 
 
-def _wait_healthy(proc, port, timeout=180):
+def _wait_healthy(proc, port, log_path, timeout=180):
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read().decode(errors="replace")[-3000:]
+        assert proc.poll() is None, log_path.read_text(errors="replace")[-3000:]
         try:
             with opener.open(f"http://127.0.0.1:{port}/health", timeout=2):
                 return
@@ -54,7 +56,7 @@ def test_practice_demo_seed_0_keeps_the_demo_clinic_out_of_a_fresh_database(tmp_
     patient identity (which the README tells everyone to try)."""
     proc = _start(tmp_path, 18440, PRACTICE_DEMO_SEED="0")
     try:
-        _wait_healthy(proc, 18440)
+        _wait_healthy(proc, 18440, tmp_path / "actions.log")
     finally:
         _stop(proc)
     with sqlite3.connect(tmp_path / "practice.db") as db:
@@ -68,10 +70,10 @@ def test_a_verification_idle_limit_that_is_not_a_number_stops_start_up(tmp_path)
     """'15m' used to be read only when the first patient verified, failing that patient's turn."""
     proc = _start(tmp_path, 18442, VERIFICATION_IDLE_MINUTES="15m")
     try:
-        output, _ = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
     except subprocess.TimeoutExpired:
         _stop(proc)
         pytest.fail("the action server started with VERIFICATION_IDLE_MINUTES=15m")
     assert proc.returncode != 0
-    text = output.decode(errors="replace")
+    text = (tmp_path / "actions.log").read_text(errors="replace")
     assert "VERIFICATION_IDLE_MINUTES" in text and "'15m'" in text and "number of minutes" in text

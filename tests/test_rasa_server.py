@@ -60,8 +60,10 @@ def _rasa_server(var_dir, port, **env):
                 if key not in ("RASA_API_TOKEN", "REDIS_URL", "MODEL_DIR")}
     full_env.update({"VAR_DIR": str(var_dir), "PORT": str(port), "ACTIONS_PORT": str(port + 1),
                      "PYTHONPATH": str(REPO_ROOT), "RASA_TELEMETRY_ENABLED": "false", **env})
-    return subprocess.Popen([sys.executable, "-m", "bot.server"], cwd=REPO_ROOT, env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    # Output to a file: an unread pipe fills up and stalls the server.
+    with open(var_dir / "rasa.log", "wb") as log:
+        return subprocess.Popen([sys.executable, "-m", "bot.server"], cwd=REPO_ROOT, env=full_env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _stop(proc):
@@ -82,11 +84,11 @@ def test_the_rasa_server_exits_with_instructions_when_the_model_cannot_load(tmp_
     (models / "clinic.tar.gz").write_text("x\n")
     proc = _rasa_server(tmp_path / "var", 18401, MODEL_DIR=str(models))
     try:
-        output, _ = proc.communicate(timeout=180)
+        proc.wait(timeout=180)
     except subprocess.TimeoutExpired:
         _stop(proc)
         pytest.fail("the Rasa server kept running with a model it could not load")
-    text = output.decode(errors="replace")
+    text = (tmp_path / "var" / "rasa.log").read_text(errors="replace")
     assert proc.returncode != 0
     assert f"{models / 'clinic.tar.gz'} could not be loaded" in text
     assert "make train" in text
@@ -108,11 +110,12 @@ def _request(port, path, body=None, headers=None):
 @pytest.fixture(scope="module")
 def server_with_api_token(tmp_path_factory):
     port = 18403
-    proc = _rasa_server(tmp_path_factory.mktemp("token-var"), port, RASA_API_TOKEN=API_TOKEN)
+    var_dir = tmp_path_factory.mktemp("token-var")
+    proc = _rasa_server(var_dir, port, RASA_API_TOKEN=API_TOKEN)
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stdout.read().decode(errors="replace")[-3000:]
+            assert proc.poll() is None, (var_dir / "rasa.log").read_text(errors="replace")[-3000:]
             try:
                 status, body = _request(port, f"/status?token={API_TOKEN}")
                 if status == 200 and json.loads(body).get("model_file"):
