@@ -32,11 +32,15 @@ def main() -> None:
     for noisy in ("aiosqlite", "asyncpg", "sqlalchemy.engine"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     install_log_redaction()
+    from actions.verification import check_idle_limit
 
-    # Migrate (and seed the demo clinic into an empty database) before taking requests.
-    from actions.practice import ensure_schema_and_seed
+    check_idle_limit()
 
-    asyncio.run(ensure_schema_and_seed())
+    # Migrate (and, unless PRACTICE_DEMO_SEED=0, seed the demo clinic into an empty database)
+    # before taking requests.
+    from actions.practice import demo_seed_enabled, ensure_schema_and_seed
+
+    asyncio.run(ensure_schema_and_seed(seed_demo=demo_seed_enabled()))
     # dateparser builds its caches on first use: do it now, not on a patient's first message.
     from actions.common import practice_tz
     from actions.scheduling import warm_up

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import re
 import time
@@ -50,7 +51,26 @@ PER_PATIENT_SLOTS = ("subject_patient_id", "refill_for", "appointment_for", "ref
 
 
 def idle_limit_seconds() -> float:
-    return float(os.environ.get("VERIFICATION_IDLE_MINUTES", "30")) * 60
+    raw = os.environ.get("VERIFICATION_IDLE_MINUTES", "30")
+    try:
+        minutes = float(raw)
+    except ValueError:
+        minutes = math.nan
+    if not (math.isfinite(minutes) and minutes > 0):
+        raise ValueError(
+            f"VERIFICATION_IDLE_MINUTES must be a number of minutes greater than 0, such as 15 "
+            f"(it is {raw!r}). Correct it, or unset it for the default of 30, and start the "
+            "action server again."
+        )
+    return minutes * 60
+
+
+def check_idle_limit() -> None:
+    """At start-up: otherwise a bad value would first fail the turn of a patient verifying."""
+    try:
+        idle_limit_seconds()
+    except ValueError as error:
+        raise SystemExit(str(error))
 
 
 def verification_lapsed(tracker: Tracker) -> bool:

@@ -29,13 +29,18 @@ def _child_env(settings: Settings) -> Dict[str, str]:
     return env
 
 
+# The health checks are on loopback: an http_proxy setting (a corporate proxy without
+# no_proxy) must not send them to the proxy, which cannot reach our 127.0.0.1.
+_LOOPBACK_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def _wait_for_http(url: str, procs: List[subprocess.Popen], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(p.poll() is not None for p in procs):
             return False
         try:
-            with urllib.request.urlopen(url, timeout=2):
+            with _LOOPBACK_OPENER.open(url, timeout=2):
                 return True
         except OSError:
             time.sleep(0.5)
@@ -58,6 +63,7 @@ def _stop(procs: List[subprocess.Popen]) -> None:
 def run(foreground_rasa: List[str] | None = None) -> int:
     settings = Settings.from_env()
     settings.model_path()  # fail early, with instructions, when nothing is trained
+    settings.check_redis()  # and when REDIS_URL is set but Redis does not answer
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     env = _child_env(settings)
     python = sys.executable
@@ -95,8 +101,8 @@ def run(foreground_rasa: List[str] | None = None) -> int:
                     stopping = True  # the terminal chat ended normally
                     break
                 print(
-                    f"The {names[proc.pid]} stopped unexpectedly (exit code {code}); "
-                    "stopping the assistant.",
+                    f"The {names[proc.pid]} stopped unexpectedly (exit code {code}; "
+                    "its output above says why); stopping the assistant.",
                     file=sys.stderr,
                     flush=True,
                 )

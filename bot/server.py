@@ -4,16 +4,21 @@ We build the Sanic app with Rasa's `configure_app` (so Rasa's channels, API and 
 loading are the stock ones) and add three things before it starts:
 - the chat page and widget assets at `/` and `/widget/`;
 - an allow-list in front of Rasa's HTTP API: only `/model/parse`, `/version` and `/status`
-  are open; the conversation and model-management endpoints (which expose or change raw
-  conversation state) need RASA_API_TOKEN, and are closed when it is not set;
+  are open (load balancers poll /status); the conversation and model-management endpoints
+  (which expose or change raw conversation state) need RASA_API_TOKEN, sent as
+  `Authorization: Bearer <token>` or `?token=`, and are closed when it is not set;
 - no stack trace or request echo in any error response.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
+import sys
+import warnings
 from functools import partial
+from pathlib import Path
 
 from sanic import Sanic, response
 from sanic.request import Request
@@ -39,6 +44,15 @@ def _is_open_path(path: str) -> bool:
         or path.startswith("/webhooks/")
         or path in OPEN_API_PATHS
     )
+
+
+def _has_api_token(request: Request, api_token: str) -> bool:
+    offered = [request.args.get("token") or ""]
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        offered.append(credentials.strip())
+    expected = api_token.encode()
+    return any(hmac.compare_digest(token.encode(), expected) for token in offered if token)
 
 
 def bind_request_text(request: Request) -> None:
@@ -80,11 +94,12 @@ def add_practice_routes(app: Sanic, settings: Settings) -> None:
             return await response.file(index_page, mime_type="text/html; charset=utf-8")
         if _is_open_path(request.path) or request.method == "OPTIONS":
             return None
-        token = request.args.get("token") or request.headers.get("authorization", "")
-        if settings.api_token and token.replace("Bearer ", "") == settings.api_token:
+        if settings.api_token and _has_api_token(request, settings.api_token):
             return None
         return response.json(
-            {"error": "This endpoint needs an API token (RASA_API_TOKEN)."}, status=403
+            {"error": "This endpoint needs the API token: set RASA_API_TOKEN on the server and "
+                      "send it as `Authorization: Bearer <token>` or `?token=<token>`."},
+            status=403,
         )
 
     app.register_middleware(guard_and_serve_root, "request")
@@ -152,6 +167,33 @@ def check_action_replies_with_a_compiled_schema() -> None:
     RemoteAction._validate_action_result = _validate_action_result
 
 
+class ModelNotLoaded(RuntimeError):
+    """Raised before the server takes requests: Rasa only logs a model it cannot load, and
+    its server would then answer every message, emergencies included, with nothing."""
+
+
+async def load_agent_or_stop(model_path: str, endpoints, app: Sanic, loop) -> None:
+    """Rasa's `load_agent_on_start`, refusing to serve without a working model."""
+    from rasa.core.agent import load_agent
+
+    app.ctx.agent = await load_agent(model_path=model_path, endpoints=endpoints, loop=loop)
+    if not app.ctx.agent.is_ready():
+        raise ModelNotLoaded(
+            f"The model {model_path} could not be loaded (the reason is logged above). "
+            f"Move it out of {Path(model_path).parent} and run `make train` to train a new one "
+            "(make retrains only when the model is missing or older than its training data), "
+            "then start the assistant again."
+        )
+    logger.info("Rasa server is up and running.")
+
+
+class _NoTracebackForModelNotLoaded(logging.Filter):
+    """Sanic logs whatever ends `app.run` with a traceback; our message says all there is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ModelNotLoaded))
+
+
 def build_app(settings: Settings) -> Sanic:
     from rasa.core import run
     from rasa.core.utils import AvailableEndpoints
@@ -163,7 +205,9 @@ def build_app(settings: Settings) -> Sanic:
     app = run.configure_app(
         channels,
         cors=None,
-        auth_token=settings.api_token,
+        # The token is checked by `add_practice_routes`' allow-list, not by Rasa: Rasa would
+        # demand it on every API route, /status and /model/parse included, and only as ?token=.
+        auth_token=None,
         enable_api=True,
         port=settings.port,
         endpoints=endpoints,
@@ -171,8 +215,7 @@ def build_app(settings: Settings) -> Sanic:
     add_practice_routes(app, settings)
     _redact_sms_outbox()
     app.register_listener(
-        partial(run.load_agent_on_start, str(settings.model_path()), endpoints, None),
-        "before_server_start",
+        partial(load_agent_or_stop, str(settings.model_path()), endpoints), "before_server_start"
     )
     app.register_listener(run.close_resources, "after_server_stop")
     return app
@@ -183,12 +226,19 @@ def main() -> None:
 
     settings = Settings.from_env()
     configure_logging(settings.log_level)
+    settings.check_redis()  # also when this process is started without the launcher
     app = build_app(settings)
     host = os.environ.get("HOST", "0.0.0.0")
     logger.info("Clinic assistant listening on http://%s:%s/", host, settings.port, extra=OPERATIONAL)
     # One worker: with the in-memory tracker store, workers would not share conversations.
     # Scaled deployments run several of these processes behind a load balancer with Redis.
-    app.run(host=host, port=settings.port, workers=1, access_log=False)
+    logging.getLogger("sanic.error").addFilter(_NoTracebackForModelNotLoaded())
+    try:
+        app.run(host=host, port=settings.port, workers=1, access_log=False)
+    except ModelNotLoaded as error:
+        # Sanic made the listening socket's coroutine before the listener stopped it.
+        warnings.filterwarnings("ignore", "coroutine .*create_server.* was never awaited")
+        sys.exit(str(error))  # exit code 1: the launcher (or a service manager) reports it
 
 
 if __name__ == "__main__":

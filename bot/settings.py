@@ -11,11 +11,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
-from urllib.parse import urlparse
 
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Keys of redis-py's parsed URL that Rasa 3.6's RedisTrackerStore and RedisLockStore take as
+# they are; host, port, db and TLS (connection_class) are mapped to theirs.
+_REDIS_PASSTHROUGH = ("username", "password", "ssl_keyfile", "ssl_certfile", "ssl_ca_certs")
+_REDIS_URL_KEYS = ("host", "port", "db", "connection_class", *_REDIS_PASSTHROUGH)
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,7 @@ class Settings:
             "event_broker": {"type": "bot.archive_broker.ArchiveEventBroker"},
         }
         if self.redis_url:
-            url = urlparse(self.redis_url)
-            redis = {
-                "url": url.hostname or "127.0.0.1",
-                "port": url.port or 6379,
-                "db": int((url.path or "/0").lstrip("/") or 0),
-                "password": url.password,
-            }
+            redis = self.redis_options()
             endpoints["tracker_store"] = {
                 "type": "bot.tracker_store.RedactingRedisTrackerStore",
                 **redis,
@@ -74,6 +71,73 @@ class Settings:
             }
             endpoints["lock_store"] = {"type": "redis", **redis, "key_prefix": "clinic"}
         return endpoints
+
+    def redis_options(self) -> dict:
+        """REDIS_URL as the keys Rasa's Redis tracker and lock stores take (`url` is the host).
+
+        Parsed by redis-py, so `rediss://` means TLS and a percent-encoded user or password
+        is decoded. A URL those stores cannot honour is refused rather than half-used."""
+        from redis.connection import SSLConnection, parse_url
+
+        shape = ("redis://[[user]:password@]host[:port][/db], or rediss://... for TLS "
+                 "(optionally ?ssl_ca_certs=, ?ssl_certfile=, ?ssl_keyfile=)")
+        try:
+            parsed = parse_url(self.redis_url)
+        except ValueError as error:
+            raise SystemExit(f"REDIS_URL could not be used: {error}. Write it as {shape}.")
+        if parsed.get("connection_class") not in (None, SSLConnection):
+            raise SystemExit(
+                f"REDIS_URL: Rasa's Redis stores connect over TCP only, not a unix socket. "
+                f"Write it as {shape}."
+            )
+        unsupported = sorted(set(parsed) - set(_REDIS_URL_KEYS))
+        if unsupported:
+            raise SystemExit(
+                f"REDIS_URL option(s) {', '.join(unsupported)} cannot be passed to Rasa's Redis "
+                f"stores; remove them. Write it as {shape}."
+            )
+        options: dict = {
+            "url": parsed.get("host", "127.0.0.1"),
+            "port": parsed.get("port", 6379),
+            "db": parsed.get("db", 0),
+        }
+        options.update({key: parsed[key] for key in _REDIS_PASSTHROUGH if key in parsed})
+        if parsed.get("connection_class") is SSLConnection:
+            options["use_ssl"] = True
+        return options
+
+    def redis_address(self) -> str:
+        """Where REDIS_URL points, without its credentials (for messages)."""
+        options = self.redis_options()
+        scheme = "rediss" if options.get("use_ssl") else "redis"
+        return f"{scheme}://{options['url']}:{options['port']}/{options['db']}"
+
+    def check_redis(self) -> None:
+        """With REDIS_URL set, Redis must answer before we start: otherwise the server comes
+        up looking healthy and every message fails with no reply."""
+        if not self.redis_url:
+            return
+        import redis
+
+        options = self.redis_options()
+        client = redis.Redis(
+            host=options["url"], port=options["port"], db=options["db"],
+            username=options.get("username"), password=options.get("password"),
+            ssl=options.get("use_ssl", False), ssl_keyfile=options.get("ssl_keyfile"),
+            ssl_certfile=options.get("ssl_certfile"), ssl_ca_certs=options.get("ssl_ca_certs"),
+            socket_connect_timeout=5, socket_timeout=5,
+        )
+        try:
+            client.ping()
+        except redis.RedisError as error:
+            raise SystemExit(
+                f"Redis at {self.redis_address()} (REDIS_URL) did not answer ({error}). "
+                "Start Redis or correct REDIS_URL (host, port, user and password; rediss:// "
+                "when it requires TLS), or unset REDIS_URL to keep live conversation state "
+                "in memory on a single server."
+            )
+        finally:
+            client.close()
 
     def write_endpoints(self) -> Path:
         """Write endpoints.yml under $VAR_DIR (it may hold a Redis password, so not in git)."""

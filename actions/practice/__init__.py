@@ -46,9 +46,14 @@ def get_practice_system() -> SqlPracticeSystem:
     server's loop (rasa-sdk runs every action on one loop)."""
     global _system
     if _system is None:
-        seed = os.environ.get("PRACTICE_DEMO_SEED", "1").strip().lower() not in ("0", "false", "no")
-        _system = SqlPracticeSystem(prepare="migrate+seed" if seed else "migrate")
+        _system = SqlPracticeSystem(prepare="migrate+seed" if demo_seed_enabled() else "migrate")
     return _system
+
+
+def demo_seed_enabled() -> bool:
+    """False when PRACTICE_DEMO_SEED is 0/false/no: a real practice's database must never
+    receive the demo clinic, its synthetic patients or the demo identity the README shows."""
+    return os.environ.get("PRACTICE_DEMO_SEED", "1").strip().lower() not in ("0", "false", "no")
 
 
 async def close_practice_system() -> None:
@@ -78,6 +83,7 @@ __all__ = [
     "SqlPracticeSystem",
     "VisitType",
     "close_practice_system",
+    "demo_seed_enabled",
     "ensure_schema_and_seed",
     "get_practice_system",
 ]
