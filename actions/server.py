@@ -32,6 +32,11 @@ def main() -> None:
     for noisy in ("aiosqlite", "asyncpg", "sqlalchemy.engine"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     install_log_redaction()
+    from pathlib import Path
+
+    from bot.settings import REPO_ROOT, keep_files_private
+
+    keep_files_private(Path(os.environ.get("VAR_DIR") or REPO_ROOT / "var").resolve())
     from actions.verification import check_idle_limit
 
     check_idle_limit()

@@ -16,7 +16,7 @@ import time
 import urllib.request
 from typing import Dict, List
 
-from bot.settings import REPO_ROOT, Settings
+from bot.settings import REPO_ROOT, Settings, keep_files_private
 
 
 def _child_env(settings: Settings) -> Dict[str, str]:
@@ -64,7 +64,7 @@ def run(foreground_rasa: List[str] | None = None) -> int:
     settings = Settings.from_env()
     settings.model_path()  # fail early, with instructions, when nothing is trained
     settings.check_redis()  # and when REDIS_URL is set but Redis does not answer
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    keep_files_private(settings.var_dir)  # the children inherit the umask
     env = _child_env(settings)
     python = sys.executable
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from sanic import Sanic, response
 from sanic.request import Request
 
-from bot.settings import REPO_ROOT, Settings
+from bot.settings import REPO_ROOT, Settings, keep_files_private
 from privacy.logging import OPERATIONAL
 
 logger = logging.getLogger(__name__)
@@ -225,6 +225,7 @@ def main() -> None:
     from bot.logs import configure_logging
 
     settings = Settings.from_env()
+    keep_files_private(settings.var_dir)
     configure_logging(settings.log_level)
     settings.check_redis()  # also when this process is started without the launcher
     app = build_app(settings)

@@ -21,6 +21,18 @@ _REDIS_PASSTHROUGH = ("username", "password", "ssl_keyfile", "ssl_certfile", "ss
 _REDIS_URL_KEYS = ("host", "port", "db", "connection_class", *_REDIS_PASSTHROUGH)
 
 
+
+def keep_files_private(var_dir: Path) -> None:
+    """Everything this process writes is for its own user only: the practice database and the
+    archive hold patient data, and were created readable by every local user (0644 in a 0755
+    directory). Also tightens files an earlier version created."""
+    os.umask(0o077)
+    var_dir.mkdir(parents=True, exist_ok=True)
+    var_dir.chmod(0o700)
+    for pattern in ("*.db", "*.db-wal", "*.db-shm", "*.db-journal"):
+        for path in var_dir.glob(pattern):
+            path.chmod(0o600)
+
 @dataclass(frozen=True)
 class Settings:
     var_dir: Path
@@ -42,7 +54,9 @@ class Settings:
             actions_port=int(os.environ.get("ACTIONS_PORT", "5055")),
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             redis_url=os.environ.get("REDIS_URL") or None,
-            redis_state_ttl=int(os.environ.get("REDIS_STATE_TTL", "3600")),
+            # domain.yml's session expiry: patients are told a conversation is cleared after
+            # 30 minutes without a message (it was 3600, twice what they were told).
+            redis_state_ttl=int(os.environ.get("REDIS_STATE_TTL", "1800")),
             model_dir=Path(os.environ.get("MODEL_DIR", REPO_ROOT / "models")).resolve(),
             api_token=os.environ.get("RASA_API_TOKEN") or None,
         )

@@ -67,3 +67,28 @@ def test_without_redis_url_there_is_nothing_to_check(monkeypatch, tmp_path):
     monkeypatch.setenv("VAR_DIR", str(tmp_path))
     monkeypatch.delenv("REDIS_URL", raising=False)
     Settings.from_env().check_redis()
+
+
+def test_patient_data_files_are_for_the_service_user_only(tmp_path):
+    # practice.db and archive.db (names, dates of birth, phones, medicines) were created 0644
+    # in a 0755 directory: readable by every local user.
+    import os
+    import sqlite3
+    import stat
+
+    from bot.settings import keep_files_private
+
+    var_dir = tmp_path / "var"
+    var_dir.mkdir(mode=0o755)
+    old = var_dir / "practice.db"
+    old.write_bytes(b"")
+    old.chmod(0o644)  # made by an earlier version
+    before = os.umask(0o022)
+    try:
+        keep_files_private(var_dir)
+        sqlite3.connect(var_dir / "archive.db").execute("create table t (x)")
+    finally:
+        os.umask(before)
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(var_dir) == 0o700
+    assert mode(old) == 0o600 and mode(var_dir / "archive.db") == 0o600
