@@ -26,6 +26,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.forms import FormValidationAction
 
 from actions.common import clinic, now_local, when_text
+from actions.form_retries import RetryLimitedFormValidation
 from actions.notifications import notify_staff
 from actions.practice import get_practice_system
 from actions.practice.clinic import lunch_break, opening_hours
@@ -152,7 +153,7 @@ class ActionHumanHandoff(Action):
         ]
 
 
-class ValidateHandoffForm(FormValidationAction):
+class ValidateHandoffForm(RetryLimitedFormValidation):
     def name(self) -> Text:
         return "validate_handoff_form"
 
