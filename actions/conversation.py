@@ -58,6 +58,8 @@ class ActionSessionStart(Action):
 
 
 class ActionGreet(Action):
+    """The menu: after a greeting, and (without the hello) after "yes" to "anything else?"."""
+
     def name(self) -> Text:
         return "action_greet"
 
@@ -67,7 +69,10 @@ class ActionGreet(Action):
         if is_staff(tracker):  # staff get their commands, not the patient menu
             dispatcher.utter_message(text=f"Hello! {HELP}")
             return []
-        dispatcher.utter_message(text="Hello! What can I help you with today?", buttons=menu_buttons())
+        if tracker.latest_message.get("intent", {}).get("name") == "affirm":
+            dispatcher.utter_message(text="Sure, what can I help you with?", buttons=menu_buttons())
+        else:
+            dispatcher.utter_message(text="Hello! What can I help you with today?", buttons=menu_buttons())
         return []
 
 
