@@ -19,12 +19,14 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (
+    OFFERED_TASK,
     as_int,
     best_match,
     button,
     clinic,
     norm_text,
     now_local,
+    offer_task,
     practice_tz,
     slot_from_dict,
     slot_to_dict,
@@ -661,12 +663,14 @@ class ActionFinishReschedule(Action):
         return "action_finish_reschedule"
 
     async def run(self, dispatcher, tracker, domain):
+        offered = None
         if not _unverified_reply(tracker, dispatcher):
             if tracker.get_slot("appointment_choice") is None:
-                dispatcher.utter_message(text="You don't have any upcoming appointments to move. Would you like to book one?")
+                offered = offer_task(dispatcher, "You don't have any upcoming appointments to move. "
+                                     "Would you like to book one?", "book_appointment")
             elif tracker.get_slot("booking_confirmed") is True:
                 dispatcher.utter_message(text=_confirmation_text(tracker.get_slot("last_appointment"), moved=True))
-        return reset_form_slots()
+        return reset_form_slots() + [SlotSet(OFFERED_TASK, offered)]
 
 
 class ActionFinishCancel(Action):
@@ -674,8 +678,9 @@ class ActionFinishCancel(Action):
         return "action_finish_cancel"
 
     async def run(self, dispatcher, tracker, domain):
+        nothing_offered = [SlotSet(OFFERED_TASK, None)]
         if _unverified_reply(tracker, dispatcher):
-            return reset_form_slots()
+            return reset_form_slots() + nothing_offered
         appt = tracker.get_slot("appointment_choice")
         if appt is None:
             dispatcher.utter_message(text="You don't have any upcoming appointments to cancel.")
@@ -684,16 +689,17 @@ class ActionFinishCancel(Action):
                 cancelled = await get_practice_system().cancel(appt["id"], appt["patient_id"])
             except (AppointmentNotChangeable, NotFound):
                 dispatcher.utter_message(text=_CANNOT_CHANGE)
-                return reset_form_slots()
-            dispatcher.utter_message(
-                text=(
-                    f"Your appointment on {when_text(cancelled.starts_at)} is cancelled "
-                    f"(reference {cancelled.reference}). Would you like to book another time?"
-                )
+                return reset_form_slots() + nothing_offered
+            offered = offer_task(
+                dispatcher,
+                f"Your appointment on {when_text(cancelled.starts_at)} is cancelled "
+                f"(reference {cancelled.reference}). Would you like to book another time?",
+                "book_appointment",
             )
+            return reset_form_slots() + [SlotSet(OFFERED_TASK, offered)]
         else:
             dispatcher.utter_message(text="Okay, I've kept your appointment as it is.")
-        return reset_form_slots()
+        return reset_form_slots() + nothing_offered
 
 
 class ActionListAppointments(Action):
@@ -701,12 +707,14 @@ class ActionListAppointments(Action):
         return "action_list_appointments"
 
     async def run(self, dispatcher, tracker, domain):
+        offered = None
         if _unverified_reply(tracker, dispatcher):
-            return reset_form_slots()
+            return reset_form_slots() + [SlotSet(OFFERED_TASK, offered)]
         appts = await _upcoming_for_family(tracker)
         if not appts:
-            dispatcher.utter_message(text="You don't have any upcoming appointments. Would you like to book one?")
+            offered = offer_task(dispatcher, "You don't have any upcoming appointments. Would you like to book one?",
+                                 "book_appointment")
         else:
             lines = [f"{i}. {_appointment_line(a, tracker)}" for i, a in enumerate(appts, 1)]
             dispatcher.utter_message(text="Your upcoming appointments:\n" + "\n".join(lines))
-        return reset_form_slots()
+        return reset_form_slots() + [SlotSet(OFFERED_TASK, offered)]

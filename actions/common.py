@@ -103,6 +103,22 @@ def button(title: str, payload: str) -> Dict[str, str]:
     return {"title": title, "payload": payload}
 
 
+# A finishing action that ends with "Would you like to book one?" says so in the slot
+# `offered_task`, and sets it to None when it offered nothing: the rules that read a plain
+# "yes" or "no" straight after it as the answer depend on it (nlu_data/rules.yml).
+OFFERED_TASK = "offered_task"
+_OFFER_BUTTONS = {
+    "book_appointment": button("Book an appointment", "/book_appointment"),
+    "request_refill": button("Request a refill", "/request_refill"),
+}
+
+
+def offer_task(dispatcher: Any, text: str, task: str) -> str:
+    """Say `text` (ending in the offer) with yes/no buttons; returns the task offered."""
+    dispatcher.utter_message(text=text, buttons=[_OFFER_BUTTONS[task], button("No thanks", "/deny")])
+    return task
+
+
 def slack_escape(text: str) -> str:
     """Slack's mrkdwn control characters: escaping them stops handbook, question or summary
     text from forming links, user mentions or <!channel> pings."""

@@ -1,5 +1,6 @@
-"""Conversation-level actions: session start with the AI disclosure, greeting, clinic
-information, leaving a form, fallbacks, emergencies and reaching a person."""
+"""Conversation-level actions: session start with the AI disclosure, greeting and the menu,
+clinic information, leaving a form or switching task, fallbacks, emergencies and reaching a
+person."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from actions.handoff import (
     rejoin_wait,
     still_waiting_after_emergency_text,
 )
+from actions.form_retries import MAX_MISSES, REASKS_SLOT, give_up, misses_so_far
+from actions.verification import IDENTITY_SLOTS
 from actions.notifications import notify_staff
 from actions.practice.port import HANDOFF_LIVE
 from bot.channel_roles import is_staff_message
@@ -65,6 +68,8 @@ class ActionSessionStart(Action):
 
 
 class ActionGreet(Action):
+    """The menu: after a greeting, and (without the hello) after "yes" to "anything else?"."""
+
     def name(self) -> Text:
         return "action_greet"
 
@@ -74,7 +79,10 @@ class ActionGreet(Action):
         if is_staff(tracker):  # staff get their commands, not the patient menu
             dispatcher.utter_message(text=f"Hello! {HELP}")
             return []
-        dispatcher.utter_message(text="Hello! What can I help you with today?", buttons=menu_buttons())
+        if tracker.latest_message.get("intent", {}).get("name") == "affirm":
+            dispatcher.utter_message(text="Sure, what can I help you with?", buttons=menu_buttons())
+        else:
+            dispatcher.utter_message(text="Hello! What can I help you with today?", buttons=menu_buttons())
         return []
 
 
@@ -123,23 +131,73 @@ async def _coming_closures() -> str:
 
 
 class ActionStopForm(Action):
+    """Leave a form on "stop", "no thanks" or goodbye (rules in nlu_data/), keeping nothing."""
+
     def name(self) -> Text:
         return "action_stop_form"
 
     async def run(self, dispatcher, tracker, domain):
-        dispatcher.utter_message(
-            text="Okay, I've stopped. Nothing has been booked or changed. Is there anything else I can help with?"
-        )
+        if tracker.latest_message.get("intent", {}).get("name") == "goodbye":
+            dispatcher.utter_message(
+                text="Okay, I've stopped there. Nothing has been booked or changed. If you need "
+                "us again, just send a message. Take care!"
+            )
+        else:
+            dispatcher.utter_message(
+                text="Okay, I've stopped. Nothing has been booked or changed. Is there anything else I can help with?",
+                buttons=menu_buttons(),
+            )
+        return leave_form_events()
+
+
+# What stopping each form means, said when the patient switches to another task.
+_LEFT_BEHIND = {
+    "booking_form": "I've stopped the booking, so nothing was booked.",
+    "reschedule_form": "I've stopped moving your appointment, so nothing was changed.",
+    "cancel_form": "I've stopped the cancellation, so nothing was cancelled.",
+    "refill_form": "I've stopped the refill request, so nothing was sent.",
+    "ai_opt_out_form": "I haven't recorded an AI opt-out; you can ask for it again any time.",
+    "handoff_form": "I haven't asked the team to call you.",
+}
+
+
+class ActionSwitchTask(Action):
+    """Leave the current form for the task the patient asked for instead (rules in
+    nlu_data/form_switching.yml start that task's form next). Identity stays verified."""
+
+    def name(self) -> Text:
+        return "action_switch_task"
+
+    async def run(self, dispatcher, tracker, domain):
+        left = _form_just_left(tracker)
+        dispatcher.utter_message(text=" ".join(["Sure, let's do that instead.", _LEFT_BEHIND.get(left, "")]).strip())
         return reset_form_slots()
 
 
+def _form_just_left(tracker: Tracker) -> str:
+    for event in reversed(tracker.events):
+        if event.get("event") == "active_loop" and event.get("name"):
+            return event["name"]
+    return ""
+
+
 class ActionFallback(Action):
-    """Ask to rephrase; after two misunderstandings in a row, offer a person."""
+    """Ask to rephrase; after two misunderstandings in a row, offer a person.
+
+    Inside a form (a yes/no question gets a message that is neither): a short "didn't catch
+    that" before the form asks again, counted like an unusable answer (actions/form_retries.py).
+    """
 
     def name(self) -> Text:
         return "action_fallback"
 
     async def run(self, dispatcher, tracker, domain):
+        if tracker.active_loop.get("name"):
+            misses = misses_so_far(tracker) + 1
+            if misses >= MAX_MISSES:
+                return give_up(dispatcher)
+            dispatcher.utter_message(text="Sorry, I didn't catch that.")
+            return [SlotSet(REASKS_SLOT, misses)]
         if _previous_turn_was_fallback(tracker):
             dispatcher.utter_message(
                 text=(
@@ -283,4 +341,10 @@ def reset_form_slots():
     """Every form's working slots: leaving any form leaves nothing half-filled behind."""
     from actions.handoff import HANDOFF_SLOTS
 
-    return reset_booking_slots() + reset_refill_slots() + [SlotSet(n, None) for n in HANDOFF_SLOTS]
+    return (reset_booking_slots() + reset_refill_slots() + [SlotSet(n, None) for n in HANDOFF_SLOTS]
+            + [SlotSet(REASKS_SLOT, 0)])
+
+
+def leave_form_events():
+    """Leaving a form for good: its slots, and a name or date of birth typed but never checked."""
+    return reset_form_slots() + [SlotSet(n, None) for n in IDENTITY_SLOTS]

@@ -27,6 +27,7 @@ from rasa_sdk.events import ActionExecuted, ActiveLoop, EventType, FollowupActio
 from rasa_sdk.forms import FormValidationAction
 
 from actions.common import clinic, now_local, when_text
+from actions.form_retries import RetryLimitedFormValidation
 from actions.notifications import notify_staff
 from actions.practice import get_practice_system
 from actions.practice.clinic import lunch_break, opening_hours
@@ -174,7 +175,7 @@ class ActionHumanHandoff(Action):
         ]
 
 
-class ValidateHandoffForm(FormValidationAction):
+class ValidateHandoffForm(RetryLimitedFormValidation):
     def name(self) -> Text:
         return "validate_handoff_form"
 

@@ -27,7 +27,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import best_match, button, clinic, load_content, norm_text, now_local
+from actions.common import OFFERED_TASK, best_match, button, clinic, load_content, norm_text, now_local, offer_task
 from actions.notifications import notify_staff
 from actions.practice import get_practice_system
 from actions.practice.matching import fold_text
@@ -496,33 +496,32 @@ async def _prescriber_name(medication: Medication) -> str:
     return "the prescriber"
 
 
-def _booking_offer(dispatcher: CollectingDispatcher, text: str) -> None:
-    dispatcher.utter_message(
-        text=text,
-        buttons=[button("Book an appointment", "/book_appointment"), button("No thanks", "/deny")],
-    )
-
-
 class ActionFinishRefill(Action):
     def name(self) -> Text:
         return "action_finish_refill"
 
     async def run(self, dispatcher, tracker, domain):
+        return reset_refill_slots() + [SlotSet(OFFERED_TASK, await self._finish(dispatcher, tracker))]
+
+    async def _finish(self, dispatcher, tracker) -> Optional[str]:
+        """Tell the patient how it went; returns the task offered next, if any."""
         phone = clinic()["phone_display"]
         if tracker.get_slot("verified_patient_id") is None:
             dispatcher.utter_message(
                 text=f"I wasn't able to verify your identity, so no request was made. You can call us on {phone}."
             )
-            return reset_refill_slots()
+            return None
         outcome = tracker.get_slot("refill_outcome")
         medication = tracker.get_slot("refill_medication")
         if outcome == NO_PRESCRIPTIONS:
-            _booking_offer(dispatcher, "There are no current prescriptions on file that I can "
-                           "request. A new prescription needs a visit. Would you like to book one?")
+            return offer_task(dispatcher, "There are no current prescriptions on file that I can "
+                              "request. A new prescription needs a visit. Would you like to book one?",
+                              "book_appointment")
         elif outcome == NEW_PRESCRIPTION:
             named = f"{medication} isn't" if medication and medication != SOMETHING_ELSE else "That isn't"
-            _booking_offer(dispatcher, f"{named} on the current prescription list, so it needs a "
-                           "new prescription, and that needs a visit. Would you like to book one?")
+            return offer_task(dispatcher, f"{named} on the current prescription list, so it needs a "
+                              "new prescription, and that needs a visit. Would you like to book one?",
+                              "book_appointment")
         elif outcome == CONTROLLED:
             dispatcher.utter_message(
                 text=f"{medication} is a controlled medicine, so I can't take a request for it "
@@ -552,13 +551,12 @@ class ActionFinishRefill(Action):
                 "You can ask me \"refill status\" any time."
             )
             if done["kind"] == REFILL_KIND_RENEWAL:
-                _booking_offer(dispatcher, text + " If you'd like to see the prescriber about "
-                               "it, would you like to book an appointment?")
-            else:
-                dispatcher.utter_message(text=text)
+                return offer_task(dispatcher, text + " If you'd like to see the prescriber about "
+                                  "it, would you like to book an appointment?", "book_appointment")
+            dispatcher.utter_message(text=text)
         else:
             dispatcher.utter_message(text="Okay, I haven't sent a request.")
-        return reset_refill_slots()
+        return None
 
 
 def _turnaround() -> str:
@@ -595,12 +593,16 @@ class ActionRefillStatus(Action):
         return "action_refill_status"
 
     async def run(self, dispatcher, tracker, domain):
+        return reset_refill_slots() + [SlotSet(OFFERED_TASK, await self._status(dispatcher, tracker))]
+
+    async def _status(self, dispatcher, tracker) -> Optional[str]:
+        """Show the requests; returns the task offered next, if any."""
         me = tracker.get_slot("verified_patient_id")
         if me is None:
             dispatcher.utter_message(
                 text=f"I wasn't able to verify your identity, so I can't show any requests. You can call us on {clinic()['phone_display']}."
             )
-            return reset_refill_slots()
+            return None
         practice = get_practice_system()
         family = [(me, None)] + [(d["id"], d["first_name"]) for d in tracker.get_slot("dependants") or []]
         lines: List[Tuple[Any, str]] = []
@@ -613,14 +615,10 @@ class ActionRefillStatus(Action):
                 prefix = f"For {first_name}: " if first_name else ""
                 lines.append((request, prefix + status_line(request)))
         if not lines:
-            dispatcher.utter_message(
-                text="I can't find any refill requests. Would you like to request a refill?",
-                buttons=[button("Request a refill", "/request_refill"), button("No thanks", "/deny")],
-            )
-            return reset_refill_slots()
+            return offer_task(dispatcher, "I can't find any refill requests. Would you like to request a refill?",
+                              "request_refill")
         text = "Your refill requests:\n" + "\n".join(f"- {line}" for _, line in lines)
         if any(r.status == REFILL_NEEDS_APPOINTMENT for r, _ in lines):
-            _booking_offer(dispatcher, text + "\nWould you like to book an appointment?")
-        else:
-            dispatcher.utter_message(text=text)
-        return reset_refill_slots()
+            return offer_task(dispatcher, text + "\nWould you like to book an appointment?", "book_appointment")
+        dispatcher.utter_message(text=text)
+        return None

@@ -29,10 +29,10 @@ import dateparser
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.common import best_match, clinic, norm_text, now_local
+from actions.form_retries import RetryLimitedFormValidation
 from actions.notifications import notify_staff
 from actions.practice import get_practice_system
 from actions.practice.port import LOCKOUT_MINUTES
@@ -179,8 +179,9 @@ def plausible_name(text: str) -> Optional[str]:
     return name
 
 
-class VerifiedFormValidation(FormValidationAction, ABC):
-    """Base for forms about a patient's own data.
+class VerifiedFormValidation(RetryLimitedFormValidation, ABC):
+    """Base for forms about a patient's own data (each question asked again at most twice,
+    actions/form_retries.py).
 
     Domain setup it needs: slots `patient_name`, `patient_dob` (from_text while requested),
     `verified_patient_id`, `verified_first_name`, `dependants`, `failed_verifications`
