@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
@@ -67,6 +68,9 @@ class ActionSessionStart(Action):
         return events + [ActionExecuted("action_listen")]
 
 
+_GREETING = re.compile(r"\s*(hi|hello|hey|hiya|heya|hallo|helo|hel+o+|hi+|howdy|yo|sup|wassup|greetings|good (morning|afternoon|evening|day)|morning|afternoon|evening|gm|oh hi)\b", re.I)
+
+
 class ActionGreet(Action):
     """The menu: after a greeting, and (without the hello) after "yes" to "anything else?"."""
 
@@ -81,21 +85,35 @@ class ActionGreet(Action):
             return []
         if tracker.latest_message.get("intent", {}).get("name") == "affirm":
             dispatcher.utter_message(text="Sure, what can I help you with?", buttons=menu_buttons())
+        elif not _GREETING.match(tracker.latest_message.get("text") or ""):
+            # "help", "what can you do", "menu": no hello back, just the choices.
+            dispatcher.utter_message(
+                text="Here's what I can do for you. Choose below, or type what you need.",
+                buttons=menu_buttons(),
+            )
         else:
             dispatcher.utter_message(text="Hello! What can I help you with today?", buttons=menu_buttons())
         return []
 
 
 class ActionClinicInfo(Action):
-    """Hours and parking from bot/content/clinic.yml (editable without retraining)."""
+    """Hours, parking, insurance and how to become a patient, from bot/content/clinic.yml
+    (editable without retraining)."""
 
     def name(self) -> Text:
         return "action_clinic_info"
 
     async def run(self, dispatcher, tracker, domain):
         info = clinic()
-        if tracker.latest_message.get("intent", {}).get("name") == "ask_parking":
+        intent = tracker.latest_message.get("intent", {}).get("name")
+        if intent == "ask_parking":
             dispatcher.utter_message(text=" ".join(info["parking_text"].split()))
+        elif intent == "ask_insurance":
+            dispatcher.utter_message(text=" ".join(info["insurance_text"].split()))
+        elif intent == "ask_new_patient":
+            # Not a form question: in the middle of a form the button would end the form.
+            buttons = [] if tracker.active_loop_name else [{"title": "Talk to a person", "payload": "/human_handoff"}]
+            dispatcher.utter_message(text=" ".join(info["new_patient_text"].split()), buttons=buttons)
         else:
             dispatcher.utter_message(text=f"Our hours: {info['hours_text']}" + await _coming_closures())
         return []

@@ -35,7 +35,8 @@ INTENTS = (
     "book_appointment", "reschedule_appointment", "cancel_appointment", "list_appointments",
     "request_refill", "refill_status",
     "ask_ai_use", "ai_opt_out", "ask_what_you_know", "forget_me", "human_handoff",
-    "emergency", "staff_faq", "ask_hours", "ask_parking", "none_of_these",
+    "emergency", "staff_faq", "ask_hours", "ask_parking", "ask_insurance", "ask_new_patient",
+    "none_of_these",
 )
 
 Example = Tuple[str, str]  # (text, intent)

@@ -207,6 +207,39 @@ def test_the_handbook_is_never_quoted_to_a_patient(assistant):
         assert "From the handbook" not in reply and ".md" not in reply, reply
 
 
+# Questions a patient asks before anything else, each with what the reply must tell them.
+# (The black-box test found "do you take medicaid" read as "yes", "i'm a new patient" as an AI
+# opt-out, "help" as a request for a person and "what do you have on friday" as a question
+# about their data.)
+FIRST_QUESTIONS = [
+    ("do you take medicaid", ["Medicaid", "(555) 010-0100"]),
+    ("how much is a visit if i have no insurance", ["$120"]),
+    ("i'm a new patient, how do i sign up", ["accepting new patients", "register"]),
+    ("what can you help with", ["what I can do"]),
+    ("what do you have on friday", ["full name"]),
+]
+
+
+@pytest.mark.parametrize("question,expected", FIRST_QUESTIONS, ids=[q for q, _ in FIRST_QUESTIONS])
+def test_first_questions_get_the_answer_they_ask_for(assistant, question, expected):
+    reply = assistant.say(uuid.uuid4().hex, question)
+    said = texts(reply)
+    for words in expected:
+        assert words in said, said
+    if "accepting new patients" in said:  # cannot verify yet, so a person is offered
+        assert "/human_handoff" in [b["payload"] for b in buttons(reply)]
+    if question.startswith("what can you"):
+        assert "/book_appointment" in [b["payload"] for b in buttons(reply)]
+
+
+@pytest.mark.parametrize("name", ["nolan testwood", "Dana Notreal"])
+def test_a_name_the_classifier_once_read_as_no_is_taken_as_the_name(assistant, name):
+    sender = uuid.uuid4().hex
+    assert "full name" in texts(assistant.say(sender, "book an appointment"))
+    reply = texts(assistant.say(sender, name))
+    assert "date of birth" in reply and "stopped" not in reply, reply
+
+
 def test_a_parent_reporting_a_young_babys_fever_is_sent_to_emergency_care(assistant):
     sender = uuid.uuid4().hex
     texts(assistant.say(sender, "hi"))
