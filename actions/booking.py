@@ -339,9 +339,78 @@ class _OfferingForm(VerifiedFormValidation):
         return await self._offer(tracker.get_slot("time_preference") or "asap", 0, tracker, dispatcher)
 
 
+# Words of a visit type's name that do not tell visit types apart.
+_GENERIC_VISIT_WORDS = frozenset({"visit", "appointment", "appt"})
+
+
+def _started_with(tracker: Tracker, form: Text) -> Optional[Text]:
+    """What the patient typed to start this run of `form` (None for a button or a "yes")."""
+    if tracker.active_loop_name != form:
+        text = tracker.latest_message.get("text")  # the form is starting with this message
+    else:
+        text = None
+        events = list(tracker.events)
+        for index in range(len(events) - 1, -1, -1):
+            if events[index].get("event") == "active_loop" and events[index].get("name") == form:
+                users = [e for e in events[:index] if e.get("event") == "user"]
+                text = users[-1].get("text") if users else None
+                break
+    return None if not text or text.startswith("/") else text
+
+
+def visit_type_named(text: Text, visit_types: Sequence[Any]) -> Optional[Any]:
+    """The one visit type whose name the text contains ("can I get a flu shot"), else None."""
+    words = set(norm_text(text).split())
+    named = [
+        v for v in visit_types
+        if (keys := set(norm_text(v.name).split()) - _GENERIC_VISIT_WORDS) and keys <= words
+    ]
+    return named[0] if len(named) == 1 else None
+
+
 class ValidateBookingForm(_OfferingForm):
+    """Booking. What the first message already said ("book a flu shot tomorrow morning") is
+    used when the form reaches that question, instead of asking it again."""
+
     def name(self) -> Text:
         return "validate_booking_form"
+
+    async def run(self, dispatcher, tracker, domain):
+        asked = tracker.get_slot("requested_slot")
+        request = _started_with(tracker, "booking_form")
+        events = await super().run(dispatcher, tracker, domain)
+        answered = request and await self._answer_from_request(request, asked, events, dispatcher, tracker, domain)
+        if not answered:
+            return events
+        # Rasa asks the first requested_slot it finds in the events, so the question the
+        # request answered is replaced, not followed, by the next one.
+        following = await self.next_requested_slot(dispatcher, tracker, domain)
+        kept = [e for e in events if not (e.get("event") == "slot" and e.get("name") == "requested_slot")]
+        return kept + answered + ([following] if following else [])
+
+    async def _answer_from_request(self, request, asked, events, dispatcher, tracker, domain) -> List[EventType]:
+        order = self.domain_slots(domain)
+        requested = [e["value"] for e in events if e.get("event") == "slot" and e.get("name") == "requested_slot"]
+        reached = requested[0] if requested else None
+        # Only on first reaching a question: a question asked again (an unusable answer, a
+        # time taken meanwhile) is the patient's to answer.
+        if reached not in order or (asked in order and order.index(asked) >= order.index(reached)):
+            return []
+        added: List[EventType] = []
+        if reached == "visit_type":
+            visit = visit_type_named(request, await get_practice_system().visit_types())
+            if visit is None:
+                return []
+            dispatcher.utter_message(text=f"That's a {visit.name.lower()} ({visit.duration_minutes} min).")
+            tracker.slots["visit_type"] = str(visit.id)
+            added.append(SlotSet("visit_type", str(visit.id)))
+        elif reached == "time_preference" and parse_time_preference(request, now_local()) is not None:
+            found = await self._offer(request, 0, tracker, dispatcher)
+            if not found.get("offered_slots"):
+                return []
+            tracker.slots.update(found)
+            added += [SlotSet(name, value) for name, value in found.items()]
+        return added
 
     async def slots_after_verification(self, slots, tracker):
         if not tracker.get_slot("dependants"):

@@ -322,3 +322,66 @@ def test_another_time_instead_of_a_pick_searches_again(run):
     assert later["offered_slots"] and all(
         slot_from_dict(s).starts_at.astimezone(practice_tz()).time() >= time(15, 30) for s in later["offered_slots"])
     assert not any("Please reply" in m for m in messages)
+
+
+def _started_by(text):
+    """Events before the current turn of a booking form that `text` started."""
+    return [
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": text, "parse_data": {"intent": {"name": "book_appointment"}}},
+        {"event": "action", "name": "booking_form"},
+        {"event": "active_loop", "name": "booking_form"},
+    ]
+
+
+def test_a_visit_type_and_time_named_up_front_are_not_asked_for_again(run):
+    # "can I get a flu shot next week" used to be followed by "What kind of visit do you need?"
+    # and "When would suit you?", as if the patient had said nothing.
+    opening = "can i get a flu shot next week"
+
+    async def scenario():
+        verified = await validate(ValidateBookingForm(), tracker(
+            {"patient_name": DEMO_PATIENT[0], "patient_dob": _dob(DEMO_PATIENT[1])}, "patient_dob",
+            events_before=_started_by(opening)))
+        state = {k: v for k, v in slot_events(verified[0]).items() if k != "requested_slot"}
+        clinician = await validate(ValidateBookingForm(), tracker(
+            {**state, "provider_pref": "no preference"}, "provider_pref", events_before=_started_by(opening)))
+        flu = [v for v in await practice_module.get_practice_system().visit_types() if v.name == "Flu shot"][0]
+        return verified, clinician, flu
+
+    (events, messages), (offered, _), flu = run(scenario)
+    slots = slot_events(events)
+    assert slots["visit_type"] == str(flu.id)
+    assert "That's a flu shot (15 min)." in messages
+    assert slots["requested_slot"] == "provider_pref"  # the clinician question comes next
+    slots = slot_events(offered)
+    assert slots["time_preference"] == opening and len(slots["offered_slots"]) == 3
+    assert slots["requested_slot"] == "slot_choice"  # the times, not "When would suit you?"
+    days = {slot_from_dict(s).starts_at.date() for s in slots["offered_slots"]}
+    assert min(days) > datetime.now().date()
+
+
+@pytest.mark.parametrize("opening", ["/book_appointment", "i'd like to book an appointment",
+                                     "book a physical"])  # a button; nothing named; not a whole name
+def test_without_a_visit_type_named_up_front_the_question_is_asked(run, opening):
+    t = tracker({"patient_name": DEMO_PATIENT[0], "patient_dob": _dob(DEMO_PATIENT[1])}, "patient_dob",
+                events_before=_started_by(opening))
+    events, messages = run(lambda: validate(ValidateBookingForm(), t))
+    slots = slot_events(events)
+    assert slots["requested_slot"] == "visit_type" and "visit_type" not in slots
+    assert messages == ["Thanks, Testy, you're verified."]
+
+
+def test_a_time_named_up_front_is_used_once_not_when_the_question_is_asked_again(run):
+    # After "Sorry, that time is no longer available" with nothing else free, the time question
+    # is the patient's to answer: the opening words are not searched again.
+    async def scenario():
+        _, _, _, base = await _asking_for_asap(DEMO_PATIENT)
+        state = {**base, "time_preference": "blah"}
+        return await validate(ValidateBookingForm(), tracker(
+            state, "time_preference", text="blah", events_before=_started_by("anything tomorrow?")))
+
+    events, messages = run(scenario)
+    slots = slot_events(events)
+    assert slots["time_preference"] is None and slots.get("offered_slots") is None
+    assert slots["requested_slot"] == "time_preference"

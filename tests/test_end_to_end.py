@@ -74,6 +74,20 @@ def test_patient_books_an_appointment_and_it_is_in_the_database(assistant):
     assert rows == [("booked",)]
 
 
+def test_what_the_first_message_said_is_not_asked_again(assistant):
+    sender = uuid.uuid4().hex
+    assert "full name" in texts(assistant.say(sender, "can i get a flu shot next week"))
+    assistant.say(sender, DEMO_PATIENT[0])
+    verified = texts(assistant.say(sender, _dob_text()))
+    assert "flu shot" in verified and "clinician" in verified and "What kind of visit" not in verified
+    offers = texts(assistant.say(sender, "no preference"))
+    assert "Here are the times" in offers and "When would suit you" not in offers, offers
+    # Verified in this conversation already: a second booking with a time goes straight on.
+    assert "stopped" in texts(assistant.say(sender, "stop"))
+    again = texts(assistant.say(sender, "book an annual physical"))
+    assert "annual physical" in again and "clinician" in again, again
+
+
 def test_wrong_date_of_birth_is_refused_without_saying_which_field(assistant):
     sender = uuid.uuid4().hex
     assistant.say(sender, "show my appointments")
