@@ -633,13 +633,18 @@ async def test_three_wrong_dates_of_birth_lock_the_record_across_conversations(p
     second = practice.new_system()
     result = await second.check_identity(wrong, full_name=name.upper())
     assert result.patient is None and not result.locked
-    # The third failure, by SMS from the phone on file, locks the record: once.
-    third = await practice.new_system().check_identity(wrong, phone=DEMO_PATIENT_PHONE)
+    # A failure by SMS is counted against the phone, not the name.
+    assert not (await practice.new_system().check_identity(wrong, phone=DEMO_PATIENT_PHONE)).locked
+    # The third failure with the name locks the record for name checks: once.
+    third = await practice.new_system().check_identity(wrong, full_name=name)
     assert third.locked and third.locked_now
-    # Now even the right answer is refused, on either channel, until the lock lapses.
+    # Now even the right name and date are refused until the lock lapses...
     again = await system.check_identity(dob, full_name=name)
     assert again.locked and not again.locked_now and again.patient is None
-    assert (await system.check_identity(dob, phone=DEMO_PATIENT_PHONE)).locked
+    # ...but the patient still gets in by SMS from their own phone: someone who knows a name
+    # cannot lock the patient out of texting the practice.
+    by_phone = await system.check_identity(dob, phone=DEMO_PATIENT_PHONE)
+    assert by_phone.patient is not None and not by_phone.locked
     practice.clock.advance(minutes=14)
     assert (await system.check_identity(dob, full_name=name)).locked
     practice.clock.advance(minutes=2)
@@ -648,6 +653,15 @@ async def test_three_wrong_dates_of_birth_lock_the_record_across_conversations(p
     # Other patients were never affected.
     guardian = await system.check_identity(DEMO_GUARDIAN[1], full_name=DEMO_GUARDIAN[0])
     assert guardian.patient is not None
+
+
+async def test_three_wrong_dates_by_sms_lock_the_phone_not_the_name(practice):
+    system = practice.system
+    name, dob = DEMO_PATIENT
+    results = [await system.check_identity(date(1999, 1, 1), phone=DEMO_PATIENT_PHONE) for _ in range(3)]
+    assert [r.locked_now for r in results] == [False, False, True]
+    assert (await system.check_identity(dob, phone=DEMO_PATIENT_PHONE)).locked
+    assert (await system.check_identity(dob, full_name=name)).patient is not None
 
 
 async def test_failures_lapse_and_a_success_clears_them(practice):

@@ -280,10 +280,14 @@ class RefillRequest(Base):
 
 
 class IdentityCheck(Base):
-    """Failed identity checks against one patient record, from any conversation or channel."""
+    """Failed identity checks against one patient record by one second factor, from any
+    conversation: `name` (web chat: full name + date of birth) or `phone` (SMS: the phone on
+    file + date of birth). Counted apart, so guessing on the web with a patient's name does
+    not lock the patient out of SMS, where their own phone is the factor, nor the reverse."""
 
     __tablename__ = "identity_checks"
     patient_id = Column(Integer, ForeignKey("patients.id"), primary_key=True)
+    factor = Column(String(8), primary_key=True)  # 'name' | 'phone'
     failed_attempts = Column(Integer, nullable=False, default=0, server_default="0")
     last_failed_at = Column(UtcDateTime, nullable=True)
     locked_until = Column(UtcDateTime, nullable=True)

@@ -395,11 +395,13 @@ class SqlPracticeSystem(PracticeSystem):
             if not keys:
                 return IdentityCheckResult(None)
             aimed_at = m.Patient.name_key.in_(sorted(keys))
+            factor = "name"
         elif phone is not None:
             normalized = e164_phone(phone)
             if normalized is None:
                 return IdentityCheckResult(None)
             aimed_at = m.Patient.phone == normalized
+            factor = "phone"
         else:
             raise ValueError("check_identity needs full_name or phone")
         if not isinstance(date_of_birth, date):
@@ -419,7 +421,7 @@ class SqlPracticeSystem(PracticeSystem):
                 for row in (
                     await session.scalars(
                         select(m.IdentityCheck)
-                        .where(m.IdentityCheck.patient_id.in_(ids))
+                        .where(m.IdentityCheck.patient_id.in_(ids), m.IdentityCheck.factor == factor)
                         .with_for_update()
                     )
                 ).all()
@@ -440,7 +442,7 @@ class SqlPracticeSystem(PracticeSystem):
             for candidate in candidates:
                 check = checks.get(candidate.id)
                 if check is None:
-                    check = m.IdentityCheck(patient_id=candidate.id, failed_attempts=0)
+                    check = m.IdentityCheck(patient_id=candidate.id, factor=factor, failed_attempts=0)
                     session.add(check)
                 if check.last_failed_at is None or now - check.last_failed_at > window:
                     check.failed_attempts = 0  # old failures have lapsed
