@@ -83,7 +83,9 @@ class Settings:
                 "record_exp": self.redis_state_ttl,
                 "key_prefix": "clinic",
             }
-            endpoints["lock_store"] = {"type": "redis", **redis, "key_prefix": "clinic"}
+            endpoints["lock_store"] = {
+                "type": "bot.tracker_store.ExpiringRedisLockStore", **redis, "key_prefix": "clinic",
+            }
         return endpoints
 
     def redis_options(self) -> dict:

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Dict, Optional, Text, Union
 
+from rasa.core.lock import TicketLock
+from rasa.core.lock_store import RedisLockStore
 from rasa.core.tracker_store import (
     InMemoryTrackerStore,
     RedisTrackerStore,
@@ -27,6 +29,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from privacy.conversation import conversation_known_values
 from privacy.logging import add_known_values
+
+LOCK_KEY_GRACE_SECONDS = 5  # a lock key outlives its last ticket by this much
 
 
 def _bind_slots(tracker: DialogueStateTracker) -> DialogueStateTracker:
@@ -118,3 +122,23 @@ class RedactingRedisTrackerStore(RedisTrackerStore):
             logger.warning("Live state of a conversation could not be decrypted; starting it afresh")
             return self.init_tracker(sender_id)
         return super().deserialise_tracker(sender_id, plain.decode("utf-8"))
+
+
+class ExpiringRedisLockStore(RedisLockStore):
+    """Rasa's Redis lock store, with a TTL on every lock key.
+
+    Rasa deletes a conversation's lock when the turn ends, and sets no expiry: a worker that
+    dies mid-turn leaves the key (named after the conversation) in Redis for good. Its tickets
+    expire after LOCK_LIFETIME anyway, so the key is given the same life: gone a little after
+    its last ticket would have expired."""
+
+    def __init__(self, endpoint_config=None, **kwargs) -> None:
+        # Rasa builds a lock store named by module path with only its endpoint config.
+        if endpoint_config is not None:
+            kwargs = {"host": endpoint_config.url, **endpoint_config.kwargs, **kwargs}
+        super().__init__(**kwargs)
+
+    def save_lock(self, lock: TicketLock) -> None:
+        last_expiry = max((ticket.expires for ticket in lock.tickets), default=time.time())
+        ttl = max(1, int(last_expiry - time.time()) + LOCK_KEY_GRACE_SECONDS)
+        self.red.set(self.key_prefix + lock.conversation_id, lock.dumps(), ex=ttl)

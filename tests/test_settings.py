@@ -23,7 +23,7 @@ def test_a_tls_redis_url_keeps_tls_the_username_and_the_decoded_password(monkeyp
         assert store["password"] == "p@ss"
         assert store["use_ssl"] is True
     assert endpoints["tracker_store"]["type"] == "bot.tracker_store.RedactingRedisTrackerStore"
-    assert endpoints["lock_store"]["type"] == "redis"
+    assert endpoints["lock_store"]["type"] == "bot.tracker_store.ExpiringRedisLockStore"
 
 
 def test_a_plain_redis_url_has_no_tls_and_no_credentials(monkeypatch, tmp_path):

@@ -70,3 +70,22 @@ def test_the_embedded_store_forgets_a_conversation_idle_past_the_session_expiry(
     kept, gone, talking, held = asyncio.run(scenario())
     assert kept is not None and gone is None and talking is not None
     assert held == {"still-talking"}
+
+
+def test_a_lock_left_by_a_crashed_worker_expires_in_redis(redis_url):
+    # Rasa's Redis lock store set no expiry: a worker that died mid-turn left the lock key,
+    # named after the conversation, in Redis for good.
+    import redis
+    from rasa.core.lock_store import LockStore
+    from rasa.utils.endpoints import EndpointConfig
+
+    store = LockStore.create(EndpointConfig(
+        url="127.0.0.1", type="bot.tracker_store.ExpiringRedisLockStore", port=6379, db=12,
+        key_prefix="clinic"))
+    sender = "lock-test-" + uuid.uuid4().hex[:8]
+    store.issue_ticket(sender, lock_lifetime=20)  # the worker takes the lock, then dies
+    key = store.key_prefix + sender
+    client = redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/12")
+    assert client.get(key) is not None
+    assert 0 < client.ttl(key) <= 20 + 5
+    client.delete(key)
