@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
@@ -255,7 +255,7 @@ class ActionEmergency(Action):
         for entity in tracker.latest_message.get("entities", []):
             if entity.get("entity") == "emergency_category":
                 category = entity.get("value")
-        dispatcher.utter_message(text=emergency_reply(content, category))
+        dispatcher.utter_message(text=emergency_reply(content, category, tracker.latest_message.get("text")))
         waiting = await handoff_still_open(tracker.sender_id)
         summary = f"category {category or 'unknown'}, channel {_channel(tracker)}; the patient was told to call for help"
         if waiting is not None:
@@ -273,11 +273,26 @@ def _channel(tracker: Tracker) -> str:
     return str(tracker.get_latest_input_channel() or "web")
 
 
-def emergency_reply(content: Dict[str, Any], category: Any) -> str:
-    replies = content.get("replies", {})
-    reply = replies.get(category) or replies.get("default")
+def emergency_reply(content: Dict[str, Any], category: Any, text: Optional[str] = None) -> str:
+    """The fixed reply for the category; in Spanish first, then English, when `text` (the
+    patient's message) reads as Spanish."""
     number = content.get("emergency_number", "911")
-    return " ".join(str(reply).replace("{emergency_number}", number).split())
+
+    def said(replies: Dict[str, Any]) -> str:
+        reply = replies.get(category) or replies.get("default")
+        return " ".join(str(reply).replace("{emergency_number}", number).split())
+
+    english = said(content.get("replies", {}))
+    if content.get("replies_es") and reads_as_spanish(text, content):
+        return said(content["replies_es"]) + "\n\n" + english
+    return english
+
+
+def reads_as_spanish(text: Optional[str], content: Dict[str, Any]) -> bool:
+    words = re.findall(r"[a-záéíóúüñ]+", (text or "").lower().replace("'", ""))
+    spanish = sum(w in set(content.get("spanish_words") or ()) for w in words)
+    english = sum(w in set(content.get("english_words") or ()) for w in words)
+    return spanish > english
 
 
 class ActionAiUse(Action):

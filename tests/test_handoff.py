@@ -420,3 +420,29 @@ def test_after_resume_a_request_is_handed_on_with_its_channel_details_and_a_hell
     assert not any(e["event"] in ("user", "action") for e in hello_events)
     for events in (request_events, hello_events):
         assert slot_events(events)["handoff_reference"] is None
+
+
+@pytest.mark.parametrize("text,spanish", [
+    ("no puedo respirar", True), ("me duele mucho el pecho", True), ("mi bebe no respira", True),
+    ("i cant breathe", False), ("my mama is not breathing", False),
+])
+def test_an_emergency_in_spanish_is_answered_in_spanish_then_english(run, at, text, spanish):
+    # "no puedo respirar" was caught but answered only in English (session 13 black-box test).
+    from actions.common import load_content
+    from actions.conversation import ActionEmergency
+
+    at(MONDAY_10AM)
+    _, messages = run(lambda: run_action(ActionEmergency(), tracker(
+        {}, None, text=text, intent="emergency", form=None)))
+    reply = messages[0]["text"]
+    english = load_content("emergency.yml")["replies"]["default"].split(".")[0]
+    assert english in reply  # the English reply is always there
+    assert reply.startswith("Esto puede ser una emergencia. Llame al 911 ahora") == spanish
+
+
+def test_every_emergency_reply_has_a_spanish_version():
+    from actions.common import load_content
+
+    content = load_content("emergency.yml")
+    assert set(content["replies_es"]) == set(content["replies"])
+    assert all("{emergency_number}" in content["replies_es"][k] for k in content["replies_es"])
