@@ -96,6 +96,17 @@ class ActionGreet(Action):
         return []
 
 
+# Words that show a message also asks about another clinic-info topic ("what are your hours
+# and where do I park"): each topic asked about is answered, the classified one first.
+INFO_TOPICS = {
+    "ask_hours": re.compile(r"\b(hours?|opening|open(?! to)|close[sd]?|closing|weekends?)\b"),
+    "ask_parking": re.compile(r"\b(park(ing)?|address|directions|located|location|where are you)\b"),
+    "ask_insurance": re.compile(
+        r"\b(insurances?|medicaid|medicare|copays?|in[- ]network|self[- ]pay|uninsured|cash price)\b"),
+    "ask_new_patient": re.compile(r"\bnew (patient|pt)s?\b|\bregister\b"),
+}
+
+
 class ActionClinicInfo(Action):
     """Hours, parking, insurance and how to become a patient, from bot/content/clinic.yml
     (editable without retraining)."""
@@ -104,19 +115,27 @@ class ActionClinicInfo(Action):
         return "action_clinic_info"
 
     async def run(self, dispatcher, tracker, domain):
-        info = clinic()
         intent = tracker.latest_message.get("intent", {}).get("name")
-        if intent == "ask_parking":
+        text = (tracker.latest_message.get("text") or "").lower()
+        topics = [intent if intent in INFO_TOPICS else "ask_hours"]
+        topics += [topic for topic, words in INFO_TOPICS.items() if topic not in topics and words.search(text)]
+        for topic in topics:
+            await self._answer(topic, dispatcher, tracker)
+        return []
+
+    @staticmethod
+    async def _answer(topic: str, dispatcher, tracker) -> None:
+        info = clinic()
+        if topic == "ask_parking":
             dispatcher.utter_message(text=" ".join(info["parking_text"].split()))
-        elif intent == "ask_insurance":
+        elif topic == "ask_insurance":
             dispatcher.utter_message(text=" ".join(info["insurance_text"].split()))
-        elif intent == "ask_new_patient":
+        elif topic == "ask_new_patient":
             # Not a form question: in the middle of a form the button would end the form.
             buttons = [] if tracker.active_loop_name else [{"title": "Talk to a person", "payload": "/human_handoff"}]
             dispatcher.utter_message(text=" ".join(info["new_patient_text"].split()), buttons=buttons)
         else:
             dispatcher.utter_message(text=f"Our hours: {info['hours_text']}" + await _coming_closures())
-        return []
 
 
 CLOSURES_AHEAD_DAYS = 60

@@ -446,3 +446,20 @@ def test_every_emergency_reply_has_a_spanish_version():
     content = load_content("emergency.yml")
     assert set(content["replies_es"]) == set(content["replies"])
     assert all("{emergency_number}" in content["replies_es"][k] for k in content["replies_es"])
+
+
+@pytest.mark.parametrize("text,intent,answers", [
+    ("what are your hours and where do i park", "ask_hours", ["Our hours:", "Maple Street (main clinic)"]),
+    ("where are you and do you take medicaid", "ask_parking", ["Maple Street (main clinic)", "We accept Medicare"]),
+    ("do you take medicaid", "ask_insurance", ["We accept Medicare"]),
+    ("is the clinic open to new patients", "ask_new_patient", ["Welcome!"]),
+])
+def test_each_clinic_question_in_one_message_is_answered(run, at, text, intent, answers):
+    # "what are your hours and where do I park" got the hours only.
+    from actions.conversation import ActionClinicInfo
+
+    at(MONDAY_10AM)
+    _, messages = run(lambda: run_action(ActionClinicInfo(), tracker({}, None, text=text, intent=intent, form=None)))
+    assert len(messages) == len(answers)
+    for message, start in zip(messages, answers):
+        assert message["text"].startswith(start), message["text"]
