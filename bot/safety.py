@@ -40,7 +40,7 @@ CATEGORY_ENTITY = "emergency_category"
 CATEGORIES = (
     "cardiac", "stroke", "breathing", "bleeding", "anaphylaxis", "unresponsive",
     "overdose_poisoning", "self_harm", "harm_others", "child_not_breathing", "infant_fever",
-    "head_injury",
+    "head_injury", "child_fever",
 )
 
 # Messages longer than this are read as their first and last halves of it: chat and SMS

@@ -58,7 +58,7 @@ def load_sets(
 
     "first": emergencies.yml + routine.yml, written before the patterns; "second":
     second_wave.yml, written after they were first frozen; "third", "crisis" and
-    "fourth": the session-11 waves; "fifth": session 13's (head injury, overdoses, Spanish); "tuning": the development list; "holdout" and "holdout2":
+    "fourth": the session-11 waves; "fifth": session 13's (head injury, overdoses, Spanish); "sixth": session 14's (a child with a fever and a red flag); "tuning": the development list; "holdout" and "holdout2":
     held-out self-harm messages, measured only on request (not in "all"); "nlu-test": the NLU test
     set's messages of every intent but `emergency`, as routine messages by intent.
     """
@@ -95,7 +95,8 @@ def load_sets(
     for wave_set, name, label in (("third", "third_wave.yml", "3rd: "),
                                   ("crisis", "crisis_wave.yml", "crisis: "),
                                   ("fourth", "fourth_wave.yml", "4th: "),
-                                  ("fifth", "fifth_wave.yml", "5th: ")):
+                                  ("fifth", "fifth_wave.yml", "5th: "),
+                                  ("sixth", "sixth_wave.yml", "6th: ")):
         if which in (wave_set, "all"):
             wave = _read(data_dir / name)
             for category, items in wave["emergencies"].items():
@@ -258,7 +259,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="evaluation data folder")
     parser.add_argument("--content", type=Path, default=None, help="another emergency.yml")
     parser.add_argument("--set", dest="which",
-                        choices=("all", "first", "second", "third", "crisis", "fourth", "fifth", "tuning",
+                        choices=("all", "first", "second", "third", "crisis", "fourth", "fifth", "sixth", "tuning",
                                  "holdout", "holdout2", "nlu-test"),
                         default="all", help="which messages to run (default: all)")
     parser.add_argument("--no-assert", action="store_true", help="report only; always exit 0")

@@ -58,6 +58,9 @@ POISON_CONTROL = "1-800-222-1222"
         ("me duele mucho el pecho", "cardiac"),
         ("quiero morirme", "self_harm"),
         ("newborn temp 38.2C and not feeding", "infant_fever"),
+        # Session 14's black-box test: a feverish child who is very sleepy got "didn't understand".
+        ("my daughter has a fever of 104 and is really sleepy", "child_fever"),
+        ("my kid is super lethargic and burning up", "child_fever"),
         ("she was born 2 weeks ago and now has a fever", "infant_fever"),  # not a past fever
         ("i'm standing on the bridge rn and i'm going to jump", "self_harm"),
         ("im cutting right now and i cant stop", "self_harm"),
@@ -191,6 +194,9 @@ def test_replies_name_the_right_numbers():
     poisoning = emergency_reply("overdose_poisoning")
     assert POISON_CONTROL in poisoning and "911" in poisoning
     assert "emergency room" in emergency_reply("infant_fever")
+    assert "emergency room" in emergency_reply("child_fever")
+    # Also given for a child who will not wake: CPR only for one not breathing normally.
+    assert "not breathing normally" in emergency_reply("child_not_breathing")
     for category in ("cardiac", "stroke", "child_not_breathing", "harm_others", "infant_fever", None):
         reply = emergency_reply(category)
         assert "911" in reply and "{" not in reply
