@@ -96,20 +96,23 @@ class ActionGreet(Action):
         return []
 
 
-# Words that show a message also asks about another clinic-info topic ("what are your hours
-# and where do I park"): each topic asked about is answered, the classified one first.
+# Words that show which clinic-info topics a message asks about ("what are your hours and
+# where do I park"): each one asked about is answered, the classified one first. "phone" is
+# not an intent of its own (ask_parking covers "how do I reach you").
 INFO_TOPICS = {
     "ask_hours": re.compile(r"\b(hours?|opening|open(?! to)|close[sd]?|closing|weekends?)\b"),
     "ask_parking": re.compile(r"\b(park(ing)?|address|directions|located|location|where are you)\b"),
+    "phone": re.compile(r"\b(phone|number to call|number do i call|call you)\b"),
     "ask_insurance": re.compile(
-        r"\b(insurances?|medicaid|medicare|copays?|in[- ]network|self[- ]pay|uninsured|cash price)\b"),
+        r"\b(insurances?|medicaid|medicare|copays?|in[- ]?network|self[- ]pay|uninsured|cash price|"
+        r"bcbs|blue cross|aetna|cigna|humana|tricare|kaiser|anthem|ambetter|united ?healthcare)\b"),
     "ask_new_patient": re.compile(r"\bnew (patient|pt)s?\b|\bregister\b"),
 }
 
 
 class ActionClinicInfo(Action):
-    """Hours, parking, insurance and how to become a patient, from bot/content/clinic.yml
-    (editable without retraining)."""
+    """Hours, parking, phone, insurance and how to become a patient, from
+    bot/content/clinic.yml (editable without retraining)."""
 
     def name(self) -> Text:
         return "action_clinic_info"
@@ -117,9 +120,11 @@ class ActionClinicInfo(Action):
     async def run(self, dispatcher, tracker, domain):
         intent = tracker.latest_message.get("intent", {}).get("name")
         text = (tracker.latest_message.get("text") or "").lower()
-        topics = [intent if intent in INFO_TOPICS else "ask_hours"]
-        topics += [topic for topic, words in INFO_TOPICS.items() if topic not in topics and words.search(text)]
-        for topic in topics:
+        asked = [topic for topic, words in INFO_TOPICS.items() if words.search(text)]
+        classified = intent if intent in INFO_TOPICS else "ask_hours"
+        if classified in asked or not asked:
+            asked = [classified] + [topic for topic in asked if topic != classified]
+        for topic in asked:
             await self._answer(topic, dispatcher, tracker)
         return []
 
@@ -128,6 +133,8 @@ class ActionClinicInfo(Action):
         info = clinic()
         if topic == "ask_parking":
             dispatcher.utter_message(text=" ".join(info["parking_text"].split()))
+        elif topic == "phone":
+            dispatcher.utter_message(text=f"You can call us on {info['phone_display']}.")
         elif topic == "ask_insurance":
             dispatcher.utter_message(text=" ".join(info["insurance_text"].split()))
         elif topic == "ask_new_patient":

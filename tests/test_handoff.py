@@ -453,6 +453,10 @@ def test_every_emergency_reply_has_a_spanish_version():
     ("where are you and do you take medicaid", "ask_parking", ["Maple Street (main clinic)", "We accept Medicare"]),
     ("do you take medicaid", "ask_insurance", ["We accept Medicare"]),
     ("is the clinic open to new patients", "ask_new_patient", ["Welcome!"]),
+    ("what are your hours, do you take bcbs and where do i park", "ask_hours",
+     ["Our hours:", "Maple Street (main clinic)", "We accept Medicare"]),
+    ("whats your phone number", "ask_parking", ["You can call us on (555) 010-0100."]),
+    ("whats ur address and phone number", "ask_parking", ["Maple Street (main clinic)", "You can call us"]),
 ])
 def test_each_clinic_question_in_one_message_is_answered(run, at, text, intent, answers):
     # "what are your hours and where do I park" got the hours only.
