@@ -54,6 +54,8 @@ ALTERNATIVE_HORIZON = timedelta(days=21)
 # A per-day bound on free slots far above a real clinic day (3 clinicians on a 15-minute grid
 # give about 100), so a range's free-slot query is never cut short.
 SLOTS_PER_DAY_BOUND = 2_000
+# Nothing is offered sooner than this: "asap" at 3:59 offered 4:00 at the other site.
+MIN_LEAD = timedelta(minutes=30)
 FORM_SLOTS = (
     "appointment_for", "subject_patient_id", "visit_type", "provider_pref", "time_preference",
     "offered_slots", "offer_page", "slot_choice", "booking_confirmed", "appointment_choice",
@@ -160,12 +162,13 @@ async def find_offers(
         free = await practice.free_slots(visit_type_id, start, end, provider_id=provider_id, limit=limit)
         return [s for s in free if not any(s.starts_at < b_end and b_start < s.ends_at for b_start, b_end in busy)]
 
+    soonest = now + MIN_LEAD
     note = None
     matching: List[Any] = []
     if pref.in_past:
         note = f"{pref.label} has already passed, so here are the nearest times from today."
     else:
-        start = max(datetime.combine(pref.start_date, time.min, tz), now)
+        start = max(datetime.combine(pref.start_date, time.min, tz), soonest)
         end = datetime.combine(pref.end_date + timedelta(days=1), time.min, tz)
         matching = filter_slots(await free_slots(start, end), pref, tz)
         offers = pick_offers(matching, skip=page * OFFERS_PER_PAGE, n=OFFERS_PER_PAGE, tz=tz)
@@ -180,11 +183,11 @@ async def find_offers(
     # Nearest alternatives, same time of day if possible, otherwise any time: from today for
     # a past date, after the range when its times are used up, else from the range's start.
     if pref.in_past:
-        base = now
+        base = soonest
     elif matching:
-        base = max(now, datetime.combine(pref.end_date + timedelta(days=1), time.min, tz))
+        base = max(soonest, datetime.combine(pref.end_date + timedelta(days=1), time.min, tz))
     else:
-        base = max(now, datetime.combine(pref.start_date, time.min, tz))
+        base = max(soonest, datetime.combine(pref.start_date, time.min, tz))
     free = await free_slots(base, base + ALTERNATIVE_HORIZON)
     same_time = [
         s for s in free
@@ -401,7 +404,8 @@ class ValidateBookingForm(_OfferingForm):
             visit = visit_type_named(request, await get_practice_system().visit_types())
             if visit is None:
                 return []
-            dispatcher.utter_message(text=f"That's a {visit.name.lower()} ({visit.duration_minutes} min).")
+            article = "an" if visit.name[:1].lower() in "aeiou" else "a"
+            dispatcher.utter_message(text=f"That's {article} {visit.name.lower()} ({visit.duration_minutes} min).")
             tracker.slots["visit_type"] = str(visit.id)
             added.append(SlotSet("visit_type", str(visit.id)))
         elif reached == "time_preference" and parse_time_preference(request, now_local()) is not None:

@@ -385,3 +385,15 @@ def test_a_time_named_up_front_is_used_once_not_when_the_question_is_asked_again
     slots = slot_events(events)
     assert slots["time_preference"] is None and slots.get("offered_slots") is None
     assert slots["requested_slot"] == "time_preference"
+
+
+def test_nothing_is_offered_sooner_than_half_an_hour_away(run, monkeypatch):
+    # "asap" at 3:59 pm offered 4:00 pm at the other site: no one gets there in a minute.
+    def next_monday_1559(tz):
+        today = datetime.now(tz).date()
+        monday = today + timedelta(days=(7 - today.weekday()) % 7 or 7)
+        return datetime.combine(monday, time(15, 59), tz)
+
+    (offers, _), = _offers(run, "asap", at=next_monday_1559, monkeypatch=monkeypatch)
+    soonest = next_monday_1559(offers[0].starts_at.tzinfo) + timedelta(minutes=30)
+    assert offers and all(o.starts_at >= soonest for o in offers)
