@@ -361,6 +361,12 @@ def _started_with(tracker: Tracker, form: Text) -> Optional[Text]:
     return None if not text or text.startswith("/") else text
 
 
+def _surname(display_name: Text) -> Text:
+    """"Dr. Ada Lovetest" -> "lovetest"; "Sam Placeholder, NP" -> "placeholder"."""
+    words = [w for w in norm_text(display_name.split(",")[0]).split() if w not in ("dr", "doctor", "nurse")]
+    return words[-1] if words else ""
+
+
 def visit_type_named(text: Text, visit_types: Sequence[Any]) -> Optional[Any]:
     """The one visit type whose name the text contains ("can I get a flu shot"), else None."""
     words = set(norm_text(text).split())
@@ -400,21 +406,46 @@ class ValidateBookingForm(_OfferingForm):
         if reached not in order or (asked in order and order.index(asked) >= order.index(reached)):
             return []
         added: List[EventType] = []
-        if reached == "visit_type":
+        # One answer can lead to the next question it also answers ("a flu shot for Tiny
+        # with Dr. Lovetest next week": who, what, with whom and when).
+        while reached is not None:
+            answer = await self._request_answers(reached, request, dispatcher, tracker)
+            if not answer:
+                break
+            tracker.slots.update(answer)
+            added += [SlotSet(name, value) for name, value in answer.items()]
+            following = await self.next_requested_slot(dispatcher, tracker, domain)
+            reached = following["value"] if following else None
+        return added
+
+    async def _request_answers(self, question, request, dispatcher, tracker) -> Dict[Text, Any]:
+        """The slots the opening request fills for `question`, said back; {} if it does not."""
+        words = set(norm_text(request).split())
+        if question == "appointment_for":
+            dependants = tracker.get_slot("dependants") or []
+            named = [d for d in dependants if norm_text(d["first_name"]) in words]
+            if len(named) != 1:
+                return {}
+            dispatcher.utter_message(text=f"That's for {named[0]['first_name']}.")
+            return {"appointment_for": str(named[0]["id"]), "subject_patient_id": named[0]["id"]}
+        if question == "visit_type":
             visit = visit_type_named(request, await get_practice_system().visit_types())
             if visit is None:
-                return []
+                return {}
             article = "an" if visit.name[:1].lower() in "aeiou" else "a"
             dispatcher.utter_message(text=f"That's {article} {visit.name.lower()} ({visit.duration_minutes} min).")
-            tracker.slots["visit_type"] = str(visit.id)
-            added.append(SlotSet("visit_type", str(visit.id)))
-        elif reached == "time_preference" and parse_time_preference(request, now_local()) is not None:
+            return {"visit_type": str(visit.id)}
+        if question == "provider_pref":
+            providers = await get_practice_system().providers(as_int(tracker.get_slot("visit_type")))
+            named = [p for p in providers if _surname(p.display_name) in words]
+            if len(named) != 1:
+                return {}
+            dispatcher.utter_message(text=f"With {named[0].display_name}.")
+            return {"provider_pref": str(named[0].id)}
+        if question == "time_preference" and parse_time_preference(request, now_local()) is not None:
             found = await self._offer(request, 0, tracker, dispatcher)
-            if not found.get("offered_slots"):
-                return []
-            tracker.slots.update(found)
-            added += [SlotSet(name, value) for name, value in found.items()]
-        return added
+            return found if found.get("offered_slots") else {}
+        return {}
 
     async def slots_after_verification(self, slots, tracker):
         if not tracker.get_slot("dependants"):
@@ -428,8 +459,10 @@ class ValidateBookingForm(_OfferingForm):
     async def validate_appointment_for(self, value, dispatcher, tracker, domain):
         chosen = who_for(value, tracker)
         if chosen is None:
-            names = ", ".join(d["first_name"] for d in tracker.get_slot("dependants") or [])
-            dispatcher.utter_message(text=f"Who is the appointment for: you, or {names}?")
+            # The question comes again with its buttons (action_ask_appointment_for): say why,
+            # not the same question twice in a row.
+            names = " or ".join(d["first_name"] for d in tracker.get_slot("dependants") or [])
+            dispatcher.utter_message(text=f"Sorry, I need to know whether it's for you or for {names}.")
             return {"appointment_for": None}
         if chosen == tracker.get_slot("verified_patient_id"):
             return {"appointment_for": "self", "subject_patient_id": chosen}

@@ -397,3 +397,32 @@ def test_nothing_is_offered_sooner_than_half_an_hour_away(run, monkeypatch):
     (offers, _), = _offers(run, "asap", at=next_monday_1559, monkeypatch=monkeypatch)
     soonest = next_monday_1559(offers[0].starts_at.tzinfo) + timedelta(minutes=30)
     assert offers and all(o.starts_at >= soonest for o in offers)
+
+
+def test_who_what_with_whom_and_when_named_up_front_go_straight_to_the_times(run):
+    # "book a flu shot for tiny with dr lovetest next week" asked "Who is the appointment
+    # for?" and "Would you like to see a particular clinician?" (session 14 black-box test).
+    opening = "book a flu shot for tiny with dr lovetest next week"
+    t = tracker({"patient_name": DEMO_GUARDIAN[0], "patient_dob": _dob(DEMO_GUARDIAN[1])}, "patient_dob",
+                events_before=_started_by(opening))
+    events, messages = run(lambda: validate(ValidateBookingForm(), t))
+    slots = slot_events(events)
+    tiny = [d for d in slots["dependants"] if d["first_name"] == "Tiny"][0]
+    assert slots["appointment_for"] == str(tiny["id"]) and slots["subject_patient_id"] == tiny["id"]
+    assert "That's for Tiny." in messages and "That's a flu shot (15 min)." in messages
+    assert "With Dr. Ada Lovetest." in messages
+    assert slots["requested_slot"] == "slot_choice" and len(slots["offered_slots"]) == 3
+    assert {s["provider_name"] for s in slots["offered_slots"]} == {"Dr. Ada Lovetest"}
+    assert [e["name"] for e in events if e["event"] == "slot"].count("requested_slot") == 1
+
+
+def test_an_unclear_who_for_answer_says_why_rather_than_asking_twice(run):
+    async def scenario():
+        who = slot_events((await validate(ValidateBookingForm(), tracker(
+            {"patient_name": DEMO_GUARDIAN[0], "patient_dob": _dob(DEMO_GUARDIAN[1])}, "patient_dob")))[0])
+        state = {k: v for k, v in who.items() if k != "requested_slot"}
+        return await validate(ValidateBookingForm(), tracker({**state, "appointment_for": "for my son"}, "appointment_for"))
+
+    events, messages = run(scenario)
+    assert slot_events(events)["appointment_for"] is None
+    assert messages == ["Sorry, I need to know whether it's for you or for Junior or Tiny."]
