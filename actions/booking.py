@@ -432,8 +432,7 @@ class ValidateBookingForm(_OfferingForm):
             visit = visit_type_named(request, await get_practice_system().visit_types())
             if visit is None:
                 return {}
-            article = "an" if visit.name[:1].lower() in "aeiou" else "a"
-            dispatcher.utter_message(text=f"That's {article} {visit.name.lower()} ({visit.duration_minutes} min).")
+            dispatcher.utter_message(text=f"That's {with_article(visit.name.lower())} ({visit.duration_minutes} min).")
             return {"visit_type": str(visit.id)}
         if question == "provider_pref":
             providers = await get_practice_system().providers(as_int(tracker.get_slot("visit_type")))
@@ -666,11 +665,33 @@ class ActionAskBookingConfirmed(Action):
             old = tracker.get_slot("appointment_choice") or {}
             if old.get("starts_at") and _within_notice(datetime.fromisoformat(old["starts_at"])):
                 text += f"\nPlease note: your current appointment is less than 24 hours away. {_policy_text()}"
+        else:
+            text += await _already_booked_note(tracker)
         dispatcher.utter_message(
             text=text + "\nReply yes to confirm, or \"other times\".",
             buttons=[button("Yes, confirm", "/affirm"), button("Other times", "/none_of_these")],
         )
         return []
+
+
+async def _already_booked_note(tracker: Tracker) -> str:
+    """A second appointment of the same kind is usually a mistake (a second flu shot was booked
+    without a word): say so at the confirmation, without refusing it."""
+    subject = tracker.get_slot("subject_patient_id") or tracker.get_slot("verified_patient_id")
+    vt_id = as_int(tracker.get_slot("visit_type"))
+    if subject is None or vt_id is None:
+        return ""
+    upcoming = await get_practice_system().upcoming_appointments(subject, now_local())
+    same = sorted((a for a in upcoming if a.visit_type_id == vt_id), key=lambda a: a.starts_at)
+    if not same:
+        return ""
+    whose = _whose(tracker)
+    who = "you already have" if whose.startswith("you") else f"{whose} already has"
+    return f"\nPlease note: {who} {with_article(same[0].visit_type_name.lower())} booked on {when_text(same[0].starts_at)}."
+
+
+def with_article(name: str) -> str:
+    return ("an " if name[:1].lower() in "aeiou" else "a ") + name
 
 
 def _whose(tracker: Tracker) -> str:
@@ -689,7 +710,7 @@ async def _visit_type_name(tracker: Tracker) -> str:
     vt_id = as_int(tracker.get_slot("visit_type"))
     for vt in await get_practice_system().visit_types():
         if vt.id == vt_id:
-            return f"a {vt.name.lower()}"
+            return with_article(vt.name.lower())
     return "the appointment"
 
 

@@ -426,3 +426,32 @@ def test_an_unclear_who_for_answer_says_why_rather_than_asking_twice(run):
     events, messages = run(scenario)
     assert slot_events(events)["appointment_for"] is None
     assert messages == ["Sorry, I need to know whether it's for you or for Junior or Tiny."]
+
+
+def test_a_second_appointment_of_the_same_kind_is_pointed_out_at_the_confirmation(run):
+    # A second flu shot was offered and booked without a word (session 14 black-box test).
+    from actions.booking import ActionAskBookingConfirmed
+
+    async def confirmation_question(state):
+        offered = slot_events((await validate(ValidateBookingForm(), tracker(state, "time_preference")))[0])
+        state = {**state, "offered_slots": offered["offered_slots"], "slot_choice": "1"}
+        chosen = slot_events((await validate(ValidateBookingForm(), tracker(state, "slot_choice")))[0])
+        state = {**state, **chosen, "verified_first_name": "Testy"}
+        dispatcher = CollectingDispatcher()
+        await ActionAskBookingConfirmed().run(dispatcher, tracker(state, "booking_confirmed"), DOMAIN)
+        return state, dispatcher.messages[0]["text"]
+
+    async def scenario():
+        system, _, _, base = await _asking_for_asap(DEMO_PATIENT)
+        flu = [v for v in await system.visit_types() if v.name == "Flu shot"][0]
+        base = {**base, "visit_type": str(flu.id)}
+        state, first = await confirmation_question(base)
+        booked = slot_events((await validate(ValidateBookingForm(), tracker(
+            {**state, "booking_confirmed": True}, "booking_confirmed")))[0])
+        _, second = await confirmation_question(base)
+        return first, booked, second
+
+    first, booked, second = run(scenario)
+    assert "already" not in first
+    assert booked["booking_confirmed"] is True
+    assert "Please note: you already have a flu shot booked on " in second
