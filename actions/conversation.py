@@ -242,13 +242,26 @@ class ActionFallback(Action):
                 return give_up(dispatcher)
             dispatcher.utter_message(text="Sorry, I didn't catch that.")
             return [SlotSet(REASKS_SLOT, misses)]
-        if _previous_turn_was_fallback(tracker):
+        phone = clinic()["phone_display"]
+        if reads_as_spanish(tracker.latest_message.get("text"), load_content("emergency.yml")):
+            # No Spanish dialogue yet: say so in Spanish rather than "didn't understand".
             dispatcher.utter_message(
                 text=(
-                    "Sorry, I'm still not understanding. Would you like to talk to a person? "
-                    f"You can also call us on {clinic()['phone_display']}."
+                    "Lo siento, por ahora solo puedo ayudar en inglés. Para hablar con alguien en "
+                    f"español, llame al {phone}. Si es una emergencia, llame al 911.\n\n"
+                    "Sorry, I can only help in English for now."
                 ),
-                buttons=[{"title": "Talk to a person", "payload": "/human_handoff"}],
+                buttons=menu_buttons(),
+            )
+        elif _previous_turn_was_fallback(tracker):
+            # The menu as well as a person: a patient typing answers with no question asked
+            # (a name, a date) got this same sentence for every message, with no way on.
+            dispatcher.utter_message(
+                text=(
+                    "Sorry, I'm still not understanding. Choose what you'd like to do below, "
+                    f"including \"Talk to a person\", or call us on {phone}."
+                ),
+                buttons=menu_buttons(),
             )
         else:
             dispatcher.utter_message(response="utter_default", buttons=menu_buttons())

@@ -201,3 +201,25 @@ def test_a_one_word_answer_to_the_name_question_is_asked_again_and_counted(run):
     assert slot_events(events) == {"patient_name": None, "requested_slot": "patient_name", "form_reasks": 1}
     assert messages == ['Please tell me your first and last name, for example "Testy McFakeface".']
 
+
+
+def test_outside_a_form_a_second_miss_offers_the_menu_not_just_a_person(run):
+    # Typing a name or a date with no question asked got "still not understanding, talk to a
+    # person?" for every message, with no way back to booking (session 14 black-box test).
+    earlier = [
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": "testy mcfakeface", "parse_data": {"intent": {"name": "inform"}}},
+        {"event": "action", "name": "action_fallback"},
+    ]
+    events, messages = run(lambda: _run(ActionFallback(), tracker(
+        {}, None, text="04/12/1985", form=None, events_before=earlier)))
+    assert messages[0]["text"].startswith("Sorry, I'm still not understanding.")
+    assert messages[0]["buttons"] == menu_buttons()
+
+
+def test_a_message_in_spanish_is_told_in_spanish_to_call(run):
+    _, messages = run(lambda: _run(ActionFallback(), tracker({}, None, text="hola necesito una cita", form=None)))
+    assert messages[0]["text"].startswith("Lo siento, por ahora solo puedo ayudar en inglés.")
+    assert "(555) 010-0100" in messages[0]["text"]
+    _, english = run(lambda: _run(ActionFallback(), tracker({}, None, text="blah blah", form=None)))
+    assert "Lo siento" not in str(english)
