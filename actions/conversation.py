@@ -83,7 +83,13 @@ class ActionGreet(Action):
         if is_staff(tracker):  # staff get their commands, not the patient menu
             dispatcher.utter_message(text=f"Hello! {HELP}")
             return []
-        if tracker.latest_message.get("intent", {}).get("name") == "affirm":
+        if tracker.active_loop_name:
+            # "help" or "menu" in the middle of a question: say how to go on or leave; the
+            # question comes again after this. (Menu buttons here would start another task.)
+            dispatcher.utter_message(text=(
+                "I'm waiting for your answer to the question below. To do something else, say "
+                "\"stop\" and choose from the menu, or say \"talk to a person\"."))
+        elif tracker.latest_message.get("intent", {}).get("name") == "affirm":
             dispatcher.utter_message(text="Sure, what can I help you with?", buttons=menu_buttons())
         elif not _GREETING.match(tracker.latest_message.get("text") or ""):
             # "help", "what can you do", "menu": no hello back, just the choices.

@@ -88,6 +88,16 @@ def test_what_the_first_message_said_is_not_asked_again(assistant):
     assert "That's an annual physical" in again and "clinician" in again, again
 
 
+def test_help_in_the_middle_of_a_question_does_not_count_as_the_answer(assistant):
+    sender = uuid.uuid4().hex
+    assistant.say(sender, "book an appointment")
+    assert "date of birth" in texts(assistant.say(sender, DEMO_PATIENT[0]))
+    reply = texts(assistant.say(sender, "help"))
+    assert "I'm waiting for your answer" in reply and "date of birth" in reply, reply
+    assert "couldn't read" not in reply
+    assert "verified" in texts(assistant.say(sender, _dob_text()))  # the form carries on
+
+
 def test_wrong_date_of_birth_is_refused_without_saying_which_field(assistant):
     sender = uuid.uuid4().hex
     assistant.say(sender, "show my appointments")

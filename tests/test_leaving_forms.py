@@ -223,3 +223,12 @@ def test_a_message_in_spanish_is_told_in_spanish_to_call(run):
     assert "(555) 010-0100" in messages[0]["text"]
     _, english = run(lambda: _run(ActionFallback(), tracker({}, None, text="blah blah", form=None)))
     assert "Lo siento" not in str(english)
+
+
+def test_help_in_the_middle_of_a_question_says_how_to_go_on_or_leave(run):
+    # "help" at the date-of-birth question got "I couldn't read that as a date of birth".
+    from actions.conversation import ActionGreet
+
+    _, messages = run(lambda: _run(ActionGreet(), tracker({}, "patient_dob", text="help", intent="greet")))
+    assert messages[0]["text"].startswith("I'm waiting for your answer to the question below.")
+    assert "stop" in messages[0]["text"] and not messages[0].get("buttons")
