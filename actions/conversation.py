@@ -335,9 +335,9 @@ def emergency_reply(content: Dict[str, Any], category: Any, text: Optional[str] 
 
 def reads_as_spanish(text: Optional[str], content: Dict[str, Any]) -> bool:
     words = re.findall(r"[a-záéíóúüñ]+", (text or "").lower().replace("'", ""))
-    spanish = sum(w in set(content.get("spanish_words") or ()) for w in words)
-    english = sum(w in set(content.get("english_words") or ()) for w in words)
-    return spanish > english
+    spanish_words = set(content.get("spanish_words") or ())
+    english_words = set(content.get("english_words") or ())
+    return sum(w in spanish_words for w in words) > sum(w in english_words for w in words)
 
 
 class ActionAiUse(Action):

@@ -21,7 +21,8 @@ BARE_ANSWER = "inform"
 LEAVING_WORDS = {
     "deny": re.compile(
         r"\b(no+|nope?s?|nah+|nay|n|not|never|negative|nothing|none|neither|wrong|incorrect|"
-        r"keep|rather|dont|do not|wont|isnt|doesnt|cancel|stop|nvm)\b|nt\b"
+        r"keep|rather|dont|do not|wont|isnt|doesnt|didnt|cant|wasnt|arent|havent|hasnt|"
+        r"wouldnt|shouldnt|couldnt|cancel|stop|nvm)\b"
     ),
     "goodbye": re.compile(
         r"\b(bye+|goodbye|good ?night|night|see (you|ya)|cya|later|laters|ttyl|thanks?|thx|ty|"

@@ -261,11 +261,17 @@ def test_asking_for_a_time_the_clinic_is_shut_says_the_hours_not_booked(run):
     assert sat_offers and late_offers  # and the nearest free times follow
 
 
-def test_asking_for_today_after_closing_says_we_have_closed(run, monkeypatch):
-    def next_monday_evening(tz):
+def _next_monday_at(hour, minute):
+    """A clock for _offers: next Monday at hour:minute, practice time."""
+    def at(tz):
         today = datetime.now(tz).date()
         monday = today + timedelta(days=(7 - today.weekday()) % 7 or 7)
-        return datetime.combine(monday, time(18, 30), tz)
+        return datetime.combine(monday, time(hour, minute), tz)
+    return at
+
+
+def test_asking_for_today_after_closing_says_we_have_closed(run, monkeypatch):
+    next_monday_evening = _next_monday_at(18, 30)
 
     (offers, note), = _offers(run, "today", at=next_monday_evening, monkeypatch=monkeypatch)
     assert note.startswith("Sorry, we've closed for today (we're open until 5 pm)")
@@ -389,10 +395,7 @@ def test_a_time_named_up_front_is_used_once_not_when_the_question_is_asked_again
 
 def test_nothing_is_offered_sooner_than_half_an_hour_away(run, monkeypatch):
     # "asap" at 3:59 pm offered 4:00 pm at the other site: no one gets there in a minute.
-    def next_monday_1559(tz):
-        today = datetime.now(tz).date()
-        monday = today + timedelta(days=(7 - today.weekday()) % 7 or 7)
-        return datetime.combine(monday, time(15, 59), tz)
+    next_monday_1559 = _next_monday_at(15, 59)
 
     (offers, _), = _offers(run, "asap", at=next_monday_1559, monkeypatch=monkeypatch)
     soonest = next_monday_1559(offers[0].starts_at.tzinfo) + timedelta(minutes=30)

@@ -274,8 +274,9 @@ class PracticeSystem(abc.ABC):
         LOCKOUT_ATTEMPTS failures within LOCKOUT_MINUTES lock those records for
         LOCKOUT_MINUTES; while locked even the right answer is refused. A success clears the
         count. Name and phone are counted and locked apart: a guesser who has a patient's name
-        does not lock the patient out of SMS from their own phone. A name or phone that matches nobody counts against nobody (the conversation's
-        own limit still applies), and the answer never says which field was wrong."""
+        does not lock the patient out of SMS from their own phone. A name or phone that matches
+        nobody counts against nobody (the conversation's own limit still applies), and the
+        answer never says which field was wrong."""
 
     @abc.abstractmethod
     async def get_patient(self, patient_id: int) -> Patient:
