@@ -361,10 +361,41 @@ def _started_with(tracker: Tracker, form: Text) -> Optional[Text]:
     return None if not text or text.startswith("/") else text
 
 
+def _asked_with(tracker: Tracker, form: Text) -> Optional[Text]:
+    """What the patient typed to start the last run of `form`, once it has finished (the
+    verification questions came in between). None when nothing was typed (a button)."""
+    events = list(tracker.events)
+    for index in range(len(events) - 1, -1, -1):
+        if events[index].get("event") == "active_loop" and events[index].get("name") == form:
+            users = [e for e in events[:index] if e.get("event") == "user"]
+            text = users[-1].get("text") if users else None
+            return None if not text or text.startswith("/") else text
+    return _started_with(tracker, form)
+
+
+def _family_member_named(tracker: Tracker, text: Optional[Text]) -> Optional[Dict[str, Any]]:
+    """The one dependant the text names by first name ("what does tiny have booked"), else None."""
+    words = set(norm_text(text or "").split())
+    named = [d for d in tracker.get_slot("dependants") or [] if norm_text(d["first_name"]) in words]
+    return named[0] if len(named) == 1 else None
+
+
 def _surname(display_name: Text) -> Text:
     """"Dr. Ada Lovetest" -> "lovetest"; "Sam Placeholder, NP" -> "placeholder"."""
     words = [w for w in norm_text(display_name.split(",")[0]).split() if w not in ("dr", "doctor", "nurse")]
     return words[-1] if words else ""
+
+
+async def bookable_visit_types() -> List[Any]:
+    """The visit types offered here. Booking needs a verified patient, who has a record with us,
+    so the practice's new-patient visit (clinic.yml `new_patient_visit_code`) is left out."""
+    new_patient_code = clinic().get("new_patient_visit_code")
+    return [v for v in await get_practice_system().visit_types() if v.code != new_patient_code]
+
+
+async def _new_patient_visit() -> Optional[Any]:
+    code = clinic().get("new_patient_visit_code")
+    return next((v for v in await get_practice_system().visit_types() if v.code == code), None)
 
 
 def visit_type_named(text: Text, visit_types: Sequence[Any]) -> Optional[Any]:
@@ -429,7 +460,7 @@ class ValidateBookingForm(_OfferingForm):
             dispatcher.utter_message(text=f"That's for {named[0]['first_name']}.")
             return {"appointment_for": str(named[0]["id"]), "subject_patient_id": named[0]["id"]}
         if question == "visit_type":
-            visit = visit_type_named(request, await get_practice_system().visit_types())
+            visit = visit_type_named(request, await bookable_visit_types())
             if visit is None:
                 return {}
             dispatcher.utter_message(text=f"That's {with_article(visit.name.lower())} ({visit.duration_minutes} min).")
@@ -468,10 +499,15 @@ class ValidateBookingForm(_OfferingForm):
         return {"appointment_for": str(chosen), "subject_patient_id": chosen}
 
     async def validate_visit_type(self, value, dispatcher, tracker, domain):
-        visit_types = await get_practice_system().visit_types()
+        visit_types = await bookable_visit_types()
         chosen = best_match(str(value or ""), [(v.name, v.id) for v in visit_types])
         if chosen is None:
-            dispatcher.utter_message(text="Please pick one of the visit types by number.")
+            new_patient = await _new_patient_visit()
+            if new_patient is not None and visit_type_named(str(value or ""), [new_patient]):
+                dispatcher.utter_message(text="You're already registered with us, so you don't need a "
+                                              "new patient visit. Please pick one of these by number.")
+            else:
+                dispatcher.utter_message(text="Please pick one of the visit types by number.")
             return {"visit_type": None}
         return {"visit_type": str(chosen)}
 
@@ -613,7 +649,7 @@ class ActionAskVisitType(Action):
         return "action_ask_visit_type"
 
     async def run(self, dispatcher, tracker, domain):
-        visit_types = await get_practice_system().visit_types()
+        visit_types = await bookable_visit_types()
         lines = [f"{i}. {v.name} ({v.duration_minutes} min)" for i, v in enumerate(visit_types, 1)]
         dispatcher.utter_message(
             text="What kind of visit do you need?\n" + "\n".join(lines),
@@ -838,7 +874,18 @@ class ActionListAppointments(Action):
         if _unverified_reply(tracker, dispatcher):
             return reset_form_slots() + [SlotSet(OFFERED_TASK, offered)]
         appts = await _upcoming_for_family(tracker)
-        if not appts:
+        asked_about = _family_member_named(tracker, _asked_with(tracker, "appointments_form"))
+        if asked_about is not None:
+            # "what does Tiny have booked": Tiny's, not the whole family's list.
+            appts = [a for a in appts if a.patient_id == asked_about["id"]]
+            if not appts:
+                name = asked_about["first_name"]
+                offered = offer_task(dispatcher, f"{name} doesn't have any upcoming appointments. "
+                                                 f"Would you like to book one for {name}?", "book_appointment")
+                return reset_form_slots() + [SlotSet(OFFERED_TASK, offered)]
+            lines = [f"{i}. {_appointment_line(a, tracker)}" for i, a in enumerate(appts, 1)]
+            dispatcher.utter_message(text=f"{asked_about['first_name']}'s upcoming appointments:\n" + "\n".join(lines))
+        elif not appts:
             offered = offer_task(dispatcher, "You don't have any upcoming appointments. Would you like to book one?",
                                  "book_appointment")
         else:

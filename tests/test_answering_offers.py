@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 import actions.practice as practice_module
 from actions.booking import ActionFinishCancel, ActionListAppointments, appointment_summary
 from actions.conversation import ActionGreet, menu_buttons
-from actions.practice.seed import DEMO_PATIENT
+from actions.practice.seed import DEMO_GUARDIAN, DEMO_PATIENT
 from actions.refills import ActionRefillStatus
 from tests.action_helpers import DOMAIN, slot_events, tracker
 
@@ -64,3 +64,48 @@ def test_yes_to_anything_else_shows_the_menu_without_a_second_hello(run):
 
     _, (message,) = run(scenario)
     assert message["text"] == "Sure, what can I help you with?" and message["buttons"] == menu_buttons()
+
+
+def _asked(question):
+    """A finished appointments_form that `question` started (verification came in between)."""
+    return [
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": question, "parse_data": {"intent": {"name": "list_appointments"}}},
+        {"event": "action", "name": "appointments_form"},
+        {"event": "active_loop", "name": "appointments_form"},
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": "a date of birth"},
+        {"event": "active_loop", "name": None},
+    ]
+
+
+def test_asking_about_one_child_lists_only_theirs_and_says_when_they_have_none(run):
+    # "what appointments does tiny have" listed the whole family's appointments and never said
+    # that Tiny has none.
+    async def scenario():
+        system = practice_module.get_practice_system()
+        guardian = await system.verify_patient(*DEMO_GUARDIAN)
+        dependants = [{"id": d.id, "first_name": d.first_name} for d in await system.dependants(guardian.id)]
+        family = [a for p in [guardian.id] + [d["id"] for d in dependants]
+                  for a in await system.upcoming_appointments(p, datetime.now().astimezone())]
+        state = {"verified_patient_id": guardian.id, "dependants": dependants}
+        replies = {}
+        for name in ("Junior", "Tiny"):
+            replies[name] = await _run(ActionListAppointments(), tracker(
+                state, None, form=None, events_before=_asked(f"what appointments does {name.lower()} have")))
+        replies["all"] = await _run(ActionListAppointments(), tracker(
+            state, None, form=None, events_before=_asked("what appointments do we have")))
+        return {d["first_name"]: d["id"] for d in dependants}, family, replies
+
+    ids, family, replies = run(scenario)
+    have = {name: [a for a in family if a.patient_id == ids[name]] for name in ids}
+    assert have["Junior"] and not have["Tiny"], "the demo seed gives Junior an appointment and Tiny none"
+    events, (message,) = replies["Tiny"]
+    assert message["text"] == "Tiny doesn't have any upcoming appointments. Would you like to book one for Tiny?"
+    assert slot_events(events)["offered_task"] == "book_appointment"
+    _, (message,) = replies["Junior"]
+    assert message["text"].startswith("Junior's upcoming appointments:\n1. ")
+    assert len(message["text"].splitlines()) == 1 + len(have["Junior"])
+    _, (message,) = replies["all"]
+    assert message["text"].startswith("Your upcoming appointments:")
+    assert len(message["text"].splitlines()) == 1 + len(family)

@@ -15,6 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 import actions.practice as practice_module
 from actions.booking import (
     ActionAskSlotChoice,
+    ActionAskVisitType,
     ActionFinishBooking,
     ValidateBookingForm,
     ValidateCancelForm,
@@ -458,3 +459,28 @@ def test_a_second_appointment_of_the_same_kind_is_pointed_out_at_the_confirmatio
     assert "already" not in first
     assert booked["booking_confirmed"] is True
     assert "Please note: you already have a flu shot booked on " in second
+
+
+def test_a_verified_patient_is_not_offered_a_new_patient_visit(run):
+    # Booking needs a record with us, so "New patient visit (45 min)" in the list only led a
+    # registered patient to book the wrong, longer visit.
+    async def scenario():
+        system = practice_module.get_practice_system()
+        patient = await system.verify_patient(*DEMO_PATIENT)
+        dispatcher = CollectingDispatcher()
+        await ActionAskVisitType().run(dispatcher, tracker({"verified_patient_id": patient.id}, "visit_type"), DOMAIN)
+        asked_for = []
+        for answer in ("new patient visit", "3"):
+            asked_for.append(await validate(ValidateBookingForm(), tracker(
+                {"verified_patient_id": patient.id, "visit_type": answer}, "visit_type", text=answer)))
+        physical = [v for v in await system.visit_types() if v.name == "Annual physical"][0]
+        return dispatcher.messages[0], asked_for, physical
+
+    question, ((new_events, new_messages), (three_events, _)), physical = run(scenario)
+    assert question["text"].splitlines()[1:] == [
+        "1. Flu shot (15 min)", "2. Follow-up visit (30 min)", "3. Annual physical (60 min)"]
+    assert "New patient" not in " ".join(b["title"] for b in question["buttons"])
+    assert slot_events(new_events)["visit_type"] is None
+    assert new_messages == ["You're already registered with us, so you don't need a new patient visit. "
+                            "Please pick one of these by number."]
+    assert slot_events(three_events)["visit_type"] == str(physical.id)
