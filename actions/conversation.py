@@ -27,6 +27,7 @@ from actions.verification import IDENTITY_SLOTS
 from actions.notifications import notify_staff
 from actions.practice.port import HANDOFF_LIVE
 from bot.channel_roles import is_staff_message
+from bot.safety import emergency_reply, load_lexicon
 from privacy.references import new_reference
 
 logger = logging.getLogger(__name__)
@@ -249,7 +250,7 @@ class ActionFallback(Action):
             dispatcher.utter_message(text="Sorry, I didn't catch that.")
             return [SlotSet(REASKS_SLOT, misses)]
         phone = clinic()["phone_display"]
-        if reads_as_spanish(tracker.latest_message.get("text"), load_content("emergency.yml")):
+        if load_lexicon().reads_as_spanish(tracker.latest_message.get("text")):
             # No Spanish dialogue yet: say so in Spanish rather than "didn't understand".
             dispatcher.utter_message(
                 text=(
@@ -295,12 +296,11 @@ class ActionEmergency(Action):
         return "action_emergency"
 
     async def run(self, dispatcher, tracker, domain):
-        content = load_content("emergency.yml")
         category = None
         for entity in tracker.latest_message.get("entities", []):
             if entity.get("entity") == "emergency_category":
                 category = entity.get("value")
-        dispatcher.utter_message(text=emergency_reply(content, category, tracker.latest_message.get("text")))
+        dispatcher.utter_message(text=emergency_reply(category, tracker.latest_message.get("text")))
         waiting = await handoff_still_open(tracker.sender_id)
         summary = f"category {category or 'unknown'}, channel {_channel(tracker)}; the patient was told to call for help"
         if waiting is not None:
@@ -316,28 +316,6 @@ class ActionEmergency(Action):
 
 def _channel(tracker: Tracker) -> str:
     return str(tracker.get_latest_input_channel() or "web")
-
-
-def emergency_reply(content: Dict[str, Any], category: Any, text: Optional[str] = None) -> str:
-    """The fixed reply for the category; in Spanish first, then English, when `text` (the
-    patient's message) reads as Spanish."""
-    number = content.get("emergency_number", "911")
-
-    def said(replies: Dict[str, Any]) -> str:
-        reply = replies.get(category) or replies.get("default")
-        return " ".join(str(reply).replace("{emergency_number}", number).split())
-
-    english = said(content.get("replies", {}))
-    if content.get("replies_es") and reads_as_spanish(text, content):
-        return said(content["replies_es"]) + "\n\n" + english
-    return english
-
-
-def reads_as_spanish(text: Optional[str], content: Dict[str, Any]) -> bool:
-    words = re.findall(r"[a-záéíóúüñ]+", (text or "").lower().replace("'", ""))
-    spanish_words = set(content.get("spanish_words") or ())
-    english_words = set(content.get("english_words") or ())
-    return sum(w in spanish_words for w in words) > sum(w in english_words for w in words)
 
 
 class ActionAiUse(Action):

@@ -163,6 +163,9 @@ class Lexicon:
         self.replies: Dict[str, str] = dict(data.get("replies") or {})
         if "default" not in self.replies:
             raise LexiconError(f"{self.source}: replies.default is missing")
+        self.replies_es: Dict[str, str] = dict(data.get("replies_es") or {})
+        self.spanish_words = frozenset(data.get("spanish_words") or ())
+        self.english_words = frozenset(data.get("english_words") or ())
         self.order: List[str] = list(data["category_order"])
         unknown = set(self.order) ^ set(data["categories"])
         if unknown:
@@ -350,10 +353,23 @@ class Lexicon:
                 return False
         return True
 
-    def reply(self, category: Optional[str]) -> str:
-        """The fixed reply for a category, with the practice's emergency number."""
-        template = self.replies.get(category or "default") or self.replies["default"]
-        return " ".join(str(template).replace("{emergency_number}", self.emergency_number).split())
+    def reply(self, category: Optional[str], text: Optional[str] = None) -> str:
+        """The fixed reply for a category, with the practice's emergency number; in Spanish
+        first, then English, when `text` (the patient's message) reads as Spanish."""
+        def said(replies: Dict[str, str]) -> str:
+            template = replies.get(category or "default") or replies["default"]
+            return " ".join(str(template).replace("{emergency_number}", self.emergency_number).split())
+
+        english = said(self.replies)
+        if "default" in self.replies_es and self.reads_as_spanish(text):
+            return said(self.replies_es) + "\n\n" + english
+        return english
+
+    def reads_as_spanish(self, text: Optional[str]) -> bool:
+        """More of the file's `spanish_words` in the message than of its `english_words`."""
+        words = re.findall(r"[a-záéíóúüñ]+", (text or "").lower().replace("'", ""))
+        return (sum(w in self.spanish_words for w in words)
+                > sum(w in self.english_words for w in words))
 
 
 # -- loading, with live reload when the practice edits the file ---------------------------
@@ -423,8 +439,11 @@ def detect_emergency(
     return EmergencyMatch("self_harm", LEARNED_RULE, "", score)
 
 
-def emergency_reply(category: Optional[str], lexicon: Optional[Lexicon] = None) -> str:
-    return (lexicon or load_lexicon()).reply(category)
+def emergency_reply(category: Optional[str], text: Optional[str] = None,
+                    lexicon: Optional[Lexicon] = None) -> str:
+    """The fixed reply for `category` (None: the default), in Spanish too when `text` reads as
+    Spanish (Lexicon.reply)."""
+    return (lexicon or load_lexicon()).reply(category, text)
 
 
 # -- the Rasa component --------------------------------------------------------------------

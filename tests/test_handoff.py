@@ -305,8 +305,8 @@ def test_the_next_opening_skips_a_practice_holiday_but_not_one_closed_location(r
 
 
 def test_an_emergency_while_waiting_is_answered_first_and_the_wait_goes_on(run, at, tmp_path):
-    from actions.common import load_content
-    from actions.conversation import ActionEmergency, emergency_reply
+    from actions.conversation import ActionEmergency
+    from bot.safety import emergency_reply
 
     at(MONDAY_10AM)
 
@@ -319,7 +319,7 @@ def test_an_emergency_while_waiting_is_answered_first_and_the_wait_goes_on(run, 
         return live.reference, events, messages, await system.waiting_handoff("test-conversation")
 
     reference, events, messages, still_waiting = run(scenario)
-    assert messages[0]["text"] == emergency_reply(load_content("emergency.yml"), None)  # unchanged
+    assert messages[0]["text"] == emergency_reply(None)  # unchanged
     assert len(messages) == 2 and reference in messages[1]["text"] and "still open" in messages[1]["text"]
     assert slot_events(events)["handoff_reference"] == reference
     assert [e["name"] for e in events if e["event"] == "followup"] == ["handoff_wait_form"]

@@ -15,9 +15,9 @@ import pytest
 
 import actions.handoff as handoff
 from actions.common import load_content
-from actions.conversation import emergency_reply
 from actions.practice import get_practice_system
 from actions.practice.clinic import practice_timezone
+from bot.safety import emergency_reply
 from tests.in_process_assistant import let_time_pass, load_agent, say
 
 pytestmark = pytest.mark.slow
@@ -66,7 +66,7 @@ def test_an_emergency_while_waiting_leaves_the_patient_waiting_for_a_person(
 
     reference, emergency, afterwards, booking, still_queued = run(scenario)
     # The emergency reply comes first, word for word; then where the handoff stands.
-    assert emergency[0] == emergency_reply(load_content("emergency.yml"), "cardiac")
+    assert emergency[0] == emergency_reply("cardiac")
     assert len(emergency) == 2 and reference in emergency[1] and "still open" in emergency[1]
     # Still paused, as the staff queue says: a holding reply, not the bot's menu or a form.
     assert still_queued is not None and still_queued.reference == reference
