@@ -374,9 +374,11 @@ def _asked_with(tracker: Tracker, form: Text) -> Optional[Text]:
 
 
 def _family_member_named(tracker: Tracker, text: Optional[Text]) -> Optional[Dict[str, Any]]:
-    """The one dependant the text names by first name ("what does tiny have booked"), else None."""
+    """The one dependant the text names by first name ("what does tiny have booked", "when is
+    juniors appointment"), else None."""
     words = set(norm_text(text or "").split())
-    named = [d for d in tracker.get_slot("dependants") or [] if norm_text(d["first_name"]) in words]
+    named = [d for d in tracker.get_slot("dependants") or []
+             if {norm_text(d["first_name"]), norm_text(d["first_name"]) + "s"} & words]
     return named[0] if len(named) == 1 else None
 
 

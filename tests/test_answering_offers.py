@@ -93,6 +93,8 @@ def test_asking_about_one_child_lists_only_theirs_and_says_when_they_have_none(r
         for name in ("Junior", "Tiny"):
             replies[name] = await _run(ActionListAppointments(), tracker(
                 state, None, form=None, events_before=_asked(f"what appointments does {name.lower()} have")))
+        replies["possessive"] = await _run(ActionListAppointments(), tracker(
+            state, None, form=None, events_before=_asked("when is juniors appointment")))
         replies["all"] = await _run(ActionListAppointments(), tracker(
             state, None, form=None, events_before=_asked("what appointments do we have")))
         return {d["first_name"]: d["id"] for d in dependants}, family, replies
@@ -106,6 +108,7 @@ def test_asking_about_one_child_lists_only_theirs_and_says_when_they_have_none(r
     _, (message,) = replies["Junior"]
     assert message["text"].startswith("Junior's upcoming appointments:\n1. ")
     assert len(message["text"].splitlines()) == 1 + len(have["Junior"])
+    assert replies["possessive"][1] == replies["Junior"][1]
     _, (message,) = replies["all"]
     assert message["text"].startswith("Your upcoming appointments:")
     assert len(message["text"].splitlines()) == 1 + len(family)
