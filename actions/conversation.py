@@ -243,23 +243,23 @@ class ActionFallback(Action):
         return "action_fallback"
 
     async def run(self, dispatcher, tracker, domain):
+        lexicon = load_lexicon()
+        phone = clinic()["phone_display"]
+        # No Spanish dialogue yet: say so in Spanish rather than "didn't understand".
+        in_spanish = (
+            "Lo siento, por ahora solo puedo ayudar en inglés. Para hablar con alguien en "
+            f"español, llame al {phone}. Si es una emergencia, llame al {lexicon.emergency_number}.\n\n"
+            "Sorry, I can only help in English for now.")
+        text = tracker.latest_message.get("text")
         if tracker.active_loop.get("name"):
             misses = misses_so_far(tracker) + 1
             if misses >= MAX_MISSES:
                 return give_up(dispatcher)
-            dispatcher.utter_message(text="Sorry, I didn't catch that.")
+            spanish = lexicon.is_spanish_sentence(text)
+            dispatcher.utter_message(text=in_spanish if spanish else "Sorry, I didn't catch that.")
             return [SlotSet(REASKS_SLOT, misses)]
-        phone = clinic()["phone_display"]
-        if load_lexicon().reads_as_spanish(tracker.latest_message.get("text")):
-            # No Spanish dialogue yet: say so in Spanish rather than "didn't understand".
-            dispatcher.utter_message(
-                text=(
-                    "Lo siento, por ahora solo puedo ayudar en inglés. Para hablar con alguien en "
-                    f"español, llame al {phone}. Si es una emergencia, llame al 911.\n\n"
-                    "Sorry, I can only help in English for now."
-                ),
-                buttons=menu_buttons(),
-            )
+        if lexicon.reads_as_spanish(text):
+            dispatcher.utter_message(text=in_spanish, buttons=menu_buttons())
         elif _previous_turn_was_fallback(tracker):
             # The menu as well as a person: a patient typing answers with no question asked
             # (a name, a date) got this same sentence for every message, with no way on.

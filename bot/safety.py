@@ -365,11 +365,27 @@ class Lexicon:
             return said(self.replies_es) + "\n\n" + english
         return english
 
+    def _language_counts(self, text: Optional[str]) -> Tuple[int, int]:
+        """(Spanish words, English words) in the message, by the file's two lists; the
+        particles of names ("de la Cruz", "del Toro") do not count."""
+        words = re.findall(r"[a-záéíóúüñ]+", (text or "").lower().replace("'", ""))
+        spanish = sum(w in self.spanish_words and w not in _NAME_PARTICLES for w in words)
+        return spanish, sum(w in self.english_words for w in words)
+
     def reads_as_spanish(self, text: Optional[str]) -> bool:
         """More of the file's `spanish_words` in the message than of its `english_words`."""
-        words = re.findall(r"[a-záéíóúüñ]+", (text or "").lower().replace("'", ""))
-        return (sum(w in self.spanish_words for w in words)
-                > sum(w in self.english_words for w in words))
+        spanish, english = self._language_counts(text)
+        return spanish > english
+
+    def is_spanish_sentence(self, text: Optional[str]) -> bool:
+        """Reads as Spanish, with at least two Spanish words: "no hablo inglés" is a sentence,
+        "Maria de la Cruz" or "gracias" is taken as typed."""
+        spanish, english = self._language_counts(text)
+        return spanish >= 2 and spanish > english
+
+
+# Spanish words that are also parts of names ("de la Cruz", "del Toro", "y Gasset").
+_NAME_PARTICLES = frozenset({"de", "la", "las", "los", "del", "y", "el", "san", "santa"})
 
 
 # -- loading, with live reload when the practice edits the file ---------------------------
@@ -511,6 +527,10 @@ def _build_rasa_component() -> type:
                 return
             if found is None:
                 demoted = demote_unconfirmed_emergency(message.get(INTENT), message.get(INTENT_RANKING_KEY))
+                if not from_staff and load_lexicon(self.content_path).is_spanish_sentence(text):
+                    # No Spanish dialogue yet, and the classifier reads Spanish as whatever it
+                    # resembles ("no hablo inglés" as "no"): the fallback answers in Spanish.
+                    demoted = {INTENT_NAME_KEY: "nlu_fallback", PREDICTED_CONFIDENCE_KEY: 1.0}
                 if demoted is not None:
                     message.set(INTENT, demoted, add_to_output=True)
                 return

@@ -232,3 +232,12 @@ def test_help_in_the_middle_of_a_question_says_how_to_go_on_or_leave(run):
     _, messages = run(lambda: _run(ActionGreet(), tracker({}, "patient_dob", text="help", intent="greet")))
     assert messages[0]["text"].startswith("I'm waiting for your answer to the question below.")
     assert "stop" in messages[0]["text"] and not messages[0].get("buttons")
+
+
+@pytest.mark.parametrize("text,spanish", [("mi nombre es maria lopez", True), ("no se", False),
+                                          ("maria de la cruz", False)])
+def test_inside_a_form_a_sentence_in_spanish_is_told_in_spanish_to_call(run, text, spanish):
+    # "Sorry, I didn't catch that" in English told a Spanish speaker nothing.
+    events, messages = run(lambda: _run(ActionFallback(), tracker({}, "patient_name", text=text)))
+    assert messages[0]["text"].startswith("Lo siento, por ahora solo puedo ayudar en inglés.") == spanish
+    assert slot_events(events) == {"form_reasks": 1}  # counted like any unusable answer

@@ -556,3 +556,22 @@ def test_the_demotion_threshold_is_the_fallback_classifiers():
     config = yaml.safe_load(open("config.yml", encoding="utf-8"))
     (fallback,) = [c for c in config["pipeline"] if c["name"] == "FallbackClassifier"]
     assert fallback["threshold"] == FALLBACK_THRESHOLD
+
+
+@pytest.mark.parametrize("text,read", [
+    ("no hablo ingles", "nlu_fallback"),  # was read as "no": "Is there anything else?"
+    ("necesito una cita para mi hijo", "nlu_fallback"),
+    ("Maria de la Cruz", "inform"),  # a name, answered at the name question
+    ("gracias", "inform"),
+    ("no puedo respirar", "emergency"),  # an emergency stays one
+])
+def test_a_sentence_in_spanish_goes_to_the_fallback_which_answers_in_spanish(text, read):
+    from rasa.shared.nlu.training_data.message import Message
+
+    from bot.safety import EmergencyInterrupt
+
+    component = EmergencyInterrupt(EmergencyInterrupt.get_default_config())
+    message = Message(data={"text": text, "intent": {"name": "deny" if text.startswith("no") else "inform",
+                                                     "confidence": 0.99}})
+    component.process([message])
+    assert message.get("intent")["name"] == read
