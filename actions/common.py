@@ -110,6 +110,7 @@ OFFERED_TASK = "offered_task"
 _OFFER_BUTTONS = {
     "book_appointment": button("Book an appointment", "/book_appointment"),
     "request_refill": button("Request a refill", "/request_refill"),
+    "cancel_appointment": button("Cancel an appointment", "/cancel_appointment"),
 }
 
 

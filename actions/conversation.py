@@ -15,7 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.booking import reset_form_slots as reset_booking_slots
 from actions.refills import reset_refill_slots
-from actions.common import clinic, load_content
+from actions.common import OFFERED_TASK, clinic, load_content, offer_task
 from actions.handoff import (
     handoff_still_open,
     pause,
@@ -188,17 +188,44 @@ class ActionStopForm(Action):
         return "action_stop_form"
 
     async def run(self, dispatcher, tracker, domain):
+        offered = None
+        left = _form_left_this_turn(tracker)
         if tracker.latest_message.get("intent", {}).get("name") == "goodbye":
             dispatcher.utter_message(
                 text="Okay, I've stopped there. Nothing has been booked or changed. If you need "
                 "us again, just send a message. Take care!"
             )
+        elif left in (None, "reschedule_form") and _CANCEL_WORDS.search(tracker.latest_message.get("text") or ""):
+            # "cancel it" after a booking, or while moving one, is about the appointment: it got
+            # "Nothing has been booked or changed" and the appointment stayed booked.
+            stopped = "I've stopped moving your appointment. " if left else ""
+            offered = offer_task(dispatcher, f"{stopped}Do you want to cancel an appointment? Nothing has been "
+                                             "cancelled yet.", "cancel_appointment")
         else:
             dispatcher.utter_message(
                 text="Okay, I've stopped. Nothing has been booked or changed. Is there anything else I can help with?",
                 buttons=menu_buttons(),
             )
-        return leave_form_events()
+        return leave_form_events() + [SlotSet(OFFERED_TASK, offered)]
+
+
+_CANCEL_WORDS = re.compile(r"\bcancel", re.I)
+
+
+def _form_left_this_turn(tracker: Tracker) -> Optional[str]:
+    """The form this message ended (rules deactivate it before action_stop_form), else None."""
+    ended = this_turn = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if not ended:
+                return None
+            this_turn = True
+        elif event.get("event") == "active_loop":
+            if event.get("name") is None and not this_turn:
+                ended = True
+            elif event.get("name") and ended:
+                return event["name"]
+    return None
 
 
 # What stopping each form means, said when the patient switches to another task.

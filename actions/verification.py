@@ -23,7 +23,7 @@ import time
 from abc import ABC, abstractmethod
 from datetime import date
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 import dateparser
 from rasa_sdk import Tracker
@@ -179,6 +179,29 @@ def plausible_name(text: str) -> Optional[str]:
     return name
 
 
+# A date of birth typed after the name in one message ("Testy McFakeface 04/12/1985",
+# "testy mcfakeface, dob april 12 1985").
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_TRAILING_DOB = re.compile(
+    r"^(?P<name>.*?)[\s,;]+(?:(?:my )?(?:dob|date of birth|born(?: on)?|birthday)(?: is)?[:\s]+)?"
+    r"(?P<dob>\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}|\d{8}"
+    rf"|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{2,4}}|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH},?\s+\d{{2,4}})"
+    r"[\s.!]*$",
+    re.I,
+)
+
+
+def name_and_dob(text: str) -> Optional[Tuple[str, str]]:
+    """(name, date of birth text) when one message holds both, else None."""
+    match = _TRAILING_DOB.match((text or "").strip())
+    if not match:
+        return None
+    name = plausible_name(match.group("name"))
+    if name is None or parse_dob(match.group("dob")) is None:
+        return None
+    return name, match.group("dob")
+
+
 class VerifiedFormValidation(RetryLimitedFormValidation, ABC):
     """Base for forms about a patient's own data (each question asked again at most twice,
     actions/form_retries.py).
@@ -232,6 +255,11 @@ class VerifiedFormValidation(RetryLimitedFormValidation, ABC):
     ) -> Dict[Text, Any]:
         name = plausible_name(str(value or ""))
         if name is None:
+            both = name_and_dob(str(value or ""))
+            if both is not None:
+                # Name and date of birth in one message: check them together, not "that's not
+                # a name" followed by the date-of-birth question.
+                return {"patient_name": both[0], **await self._check_identity(both[1], both[0], dispatcher, tracker)}
             dispatcher.utter_message(
                 text="Please tell me your first and last name, for example \"Testy McFakeface\"."
             )
@@ -240,6 +268,10 @@ class VerifiedFormValidation(RetryLimitedFormValidation, ABC):
     async def validate_patient_dob(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
+        return await self._check_identity(value, tracker.get_slot("patient_name"), dispatcher, tracker)
+
+    async def _check_identity(self, value: Any, full_name: Optional[str], dispatcher: CollectingDispatcher,
+                              tracker: Tracker) -> Dict[Text, Any]:
         dob = parse_dob(str(value or ""))
         if dob is None:
             dispatcher.utter_message(
@@ -251,9 +283,7 @@ class VerifiedFormValidation(RetryLimitedFormValidation, ABC):
             number = sms_sender_number(tracker)
             result = await practice.check_identity(dob, phone=number or "")
         else:
-            result = await practice.check_identity(
-                dob, full_name=tracker.get_slot("patient_name") or ""
-            )
+            result = await practice.check_identity(dob, full_name=full_name or "")
         if result.locked_now:
             reference = new_reference("LO")
             logger.warning("identity checks locked a patient record (%s)", reference)

@@ -484,3 +484,25 @@ def test_a_verified_patient_is_not_offered_a_new_patient_visit(run):
     assert new_messages == ["You're already registered with us, so you don't need a new patient visit. "
                             "Please pick one of these by number."]
     assert slot_events(three_events)["visit_type"] == str(physical.id)
+
+
+@pytest.mark.parametrize("joiner", [" ", ", dob ", " born "])
+def test_name_and_date_of_birth_in_one_message_verify_together(run, joiner):
+    # "Synthia Generata 12/12/1998" at the name question got "Please tell me your first and
+    # last name" (session 15 black-box test).
+    text = f"{DEMO_PATIENT[0]}{joiner}{_dob(DEMO_PATIENT[1])}"
+    events, messages = run(lambda: validate(ValidateBookingForm(), tracker({"patient_name": text}, "patient_name", text=text)))
+    slots = slot_events(events)
+    assert isinstance(slots["verified_patient_id"], int)
+    assert slots["patient_name"] is None and slots["patient_dob"] is None  # nothing typed is kept
+    assert slots["requested_slot"] == "visit_type"
+    assert messages == ["Thanks, Testy, you're verified."]
+
+
+def test_a_name_with_a_wrong_date_of_birth_in_one_message_is_a_mismatch(run):
+    text = f"{DEMO_PATIENT[0]} 01/01/1950"
+    events, messages = run(lambda: validate(ValidateBookingForm(), tracker({"patient_name": text}, "patient_name", text=text)))
+    assert slot_events(events) == {
+        "patient_name": None, "patient_dob": None, "failed_verifications": 1, "requested_slot": "patient_name",
+    }
+    assert messages == ["Sorry, we couldn't match those details. Let's try once more."]

@@ -241,3 +241,50 @@ def test_inside_a_form_a_sentence_in_spanish_is_told_in_spanish_to_call(run, tex
     events, messages = run(lambda: _run(ActionFallback(), tracker({}, "patient_name", text=text)))
     assert messages[0]["text"].startswith("Lo siento, por ahora solo puedo ayudar en inglés.") == spanish
     assert slot_events(events) == {"form_reasks": 1}  # counted like any unusable answer
+
+
+def _ended(form):
+    """The events of a turn in which rules ended `form` before action_stop_form."""
+    return [{"event": "action", "name": "action_listen"},
+            {"event": "user", "text": "earlier", "parse_data": {"intent": {"name": "inform"}}},
+            {"event": "active_loop", "name": form},
+            {"event": "action", "name": "action_listen"},
+            {"event": "user", "text": "now", "parse_data": {"intent": {"name": "stop_form"}}},
+            {"event": "action", "name": "action_deactivate_loop"},
+            {"event": "active_loop", "name": None}]
+
+
+@pytest.mark.parametrize("text,form,offer", [
+    ("cancel it", None, "Do you want to cancel an appointment? Nothing has been cancelled yet."),
+    ("can u cancel", None, "Do you want to cancel an appointment? Nothing has been cancelled yet."),
+    ("actually just cancel it", "reschedule_form",
+     "I've stopped moving your appointment. Do you want to cancel an appointment? Nothing has been cancelled yet."),
+    ("cancel", "booking_form", None),  # stopping the booking: nothing to cancel
+    ("stop", None, None),
+])
+def test_cancel_after_a_booking_or_while_moving_one_offers_to_cancel_it(run, text, form, offer):
+    # "cancel it" right after "You're booked" got "Okay, I've stopped. Nothing has been booked
+    # or changed." and the appointment stayed booked (session 15 black-box test).
+    t = tracker({}, None, form=None, text=text, intent="stop_form", events_before=_ended(form) if form else ())
+    # tracker() appends this turn's user event; for an ended form the turn is in _ended.
+    if form:
+        t.events[:] = _ended(form)
+    events, (message,) = run(lambda: _run(ActionStopForm(), t))
+    if offer:
+        assert message["text"] == offer
+        assert [b["payload"] for b in message["buttons"]] == ["/cancel_appointment", "/deny"]
+        assert slot_events(events)["offered_task"] == "cancel_appointment"
+    else:
+        assert message["text"].startswith("Okay, I've stopped.")
+        assert slot_events(events)["offered_task"] is None
+
+
+def test_a_slot_cleared_just_before_the_form_starts_is_not_validated_as_an_answer(run):
+    # Every handoff outside office hours said "I couldn't read that as a phone number" before
+    # "What number should the team call you on?": the handoff action clears the form's slots,
+    # and rasa_sdk validated the cleared callback_phone (session 15 black-box test).
+    t = tracker({}, None, text="talk to a person", intent="human_handoff", form="handoff_form")
+    t.events.append({"event": "slot", "name": "callback_phone", "value": None})
+    events, messages = run(lambda: validate(ValidateHandoffForm(), t))
+    assert messages == []  # the form goes on to ask the question (action_ask_callback_phone)
+    assert slot_events(events).get("callback_phone") is None
