@@ -413,7 +413,9 @@ async def _forget(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Ev
         )
         return []
     dispatcher.utter_message(
-        text="Done. I've cleared what this conversation held and deleted its transcript from our records."
+        text=("Done. I've deleted this conversation: what you told me here and its transcript in our "
+              "records. Your medical record, and any appointment or request you made, are not changed; "
+              f"for those, call us on {clinic()['phone_display']}.")
     )
     from rasa_sdk.events import AllSlotsReset
 

@@ -178,6 +178,14 @@ def reset_refill_slots() -> List[EventType]:
     return [SlotSet(name, None) for name in FORM_SLOTS]
 
 
+async def _nothing_to_refill(patient_id: int) -> Dict[Text, Any]:
+    """With no prescriptions on file the medicine question is not asked (it offered only
+    "Something else"): the finishing action says so and offers a visit."""
+    if await get_practice_system().active_medications(patient_id):
+        return {}
+    return {"refill_medication": "none", "refill_outcome": NO_PRESCRIPTIONS}
+
+
 def _subject_id(tracker: Tracker) -> Optional[int]:
     return tracker.get_slot("subject_patient_id") or tracker.get_slot("verified_patient_id")
 
@@ -216,15 +224,18 @@ class ValidateRefillForm(VerifiedFormValidation):
     async def validate_refill_for(self, value, dispatcher, tracker, domain):
         chosen = who_for(value, tracker)
         if chosen is None:
-            names = ", ".join(d["first_name"] for d in tracker.get_slot("dependants") or [])
-            dispatcher.utter_message(text=f"Whose prescription is it: yours, or {names}'s?")
+            names = ["yours"] + [f"{d['first_name']}'s" for d in tracker.get_slot("dependants") or []]
+            dispatcher.utter_message(text=f"Whose prescription is it: {', '.join(names[:-1])} or {names[-1]}?")
             return {"refill_for": None}
-        return {"refill_for": str(chosen), "subject_patient_id": chosen}
+        return {"refill_for": str(chosen), "subject_patient_id": chosen, **await _nothing_to_refill(chosen)}
 
     async def validate_patient_dob(self, value, dispatcher, tracker, domain):
         slots = await super().validate_patient_dob(value, dispatcher, tracker, domain)
         if slots.get("verified_patient_id") is None or slots.get("dependants"):
             return slots  # a guardian is asked whose prescription it is first
+        nothing = await _nothing_to_refill(slots["verified_patient_id"])
+        if nothing:
+            return {**slots, **nothing}
         # "Refill my zoloft": the medicine named when asking is not asked for again.
         trigger = _trigger_text(tracker)
         if trigger:

@@ -283,3 +283,26 @@ def test_chatgpt_is_a_kind_of_ai_not_always_a_question_about_talking_to_a_robot(
     # Any mention of "gpt" used to get "No, I'm not a person", which answers none of these but the first.
     answer = answer_ai_question(question)
     assert (answer.topic, answer.tool) == (topic, tool)
+
+
+def test_forget_me_says_what_was_deleted_and_what_was_not(run, monkeypatch, tmp_path):
+    # "Done. I've cleared what this conversation held" left patients unsure whether their
+    # appointments or medical record went too (session 15 black-box test).
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.conversation import ActionAiUse
+    from tests.action_helpers import DOMAIN, tracker
+
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    t = tracker({"verified_patient_id": 1}, None, text="delete my data", intent="forget_me", form=None)
+
+    async def scenario():
+        dispatcher = CollectingDispatcher()
+        events = await ActionAiUse().run(dispatcher, t, DOMAIN)
+        return events, [m["text"] for m in dispatcher.messages]
+
+    events, messages = run(scenario)
+    assert messages == ["Done. I've deleted this conversation: what you told me here and its transcript in our "
+                        "records. Your medical record, and any appointment or request you made, are not changed; "
+                        "for those, call us on (555) 010-0100."]
+    assert [e["event"] for e in events] == ["reset_slots"]

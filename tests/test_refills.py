@@ -24,6 +24,7 @@ from actions.refills import (
     ALREADY_PENDING,
     CONTROLLED,
     NEW_PRESCRIPTION,
+    NO_PRESCRIPTIONS,
     TOO_EARLY,
     ActionAskRefillConfirmed,
     ActionAskRefillMedication,
@@ -646,3 +647,21 @@ def test_the_next_person_to_verify_never_inherits_the_last_ones_dependant(run, m
     assert lapsed["subject_patient_id"] is None and lapsed["refill_for"] is None
     assert verified_now["verified_patient_id"] != child
     assert verified_now["subject_patient_id"] is None and verified_now["refill_for"] is None
+
+
+def test_with_no_prescriptions_on_file_the_medicine_question_is_not_asked(run):
+    # A patient with nothing on file was asked "Which medication would you like refilled?"
+    # with only a "Something else" button (session 15 black-box test).
+    who = run(lambda: verified(("Faux Patientova", date(1980, 10, 20))))
+    assert who["refill_outcome"] == NO_PRESCRIPTIONS
+    assert who["requested_slot"] is None  # the finishing action says so and offers a visit
+
+
+def test_an_unclear_whose_answer_lists_the_choices_in_plain_english(run):
+    async def scenario():
+        who = await verified(DEMO_GUARDIAN)
+        return await validate(ValidateRefillForm(), refill_tracker({**who, "refill_for": "yes"}, "refill_for", text="yes"))
+
+    events, messages = run(scenario)
+    assert messages == ["Whose prescription is it: yours, Junior's or Tiny's?"]  # was "yours, or Junior, Tiny's?"
+    assert slot_events(events)["refill_for"] is None
