@@ -564,10 +564,27 @@ class ActionFinishRefill(Action):
             if done["kind"] == REFILL_KIND_RENEWAL:
                 return offer_task(dispatcher, text + " If you'd like to see the prescriber about "
                                   "it, would you like to book an appointment?", "book_appointment")
+            also = await _also_named(tracker)
+            if also:
+                # "refills on atorvastatin and amlodipine": the second was silently dropped.
+                return offer_task(dispatcher, f"{text}\n\nYou also asked about {also}. Would you like "
+                                              "to request that too?", "request_refill")
             dispatcher.utter_message(text=text)
         else:
             dispatcher.utter_message(text="Okay, I haven't sent a request.")
         return None
+
+
+async def _also_named(tracker: Tracker) -> Optional[str]:
+    """Other medicines on the list that the refill request named, besides the one just done."""
+    trigger = _trigger_text(tracker)
+    if not trigger:
+        return None
+    done = tracker.get_slot("refill_medication_id")
+    words = fold_text(trigger).split()
+    others = [m.generic_name for m in await get_practice_system().active_medications(_subject_id(tracker))
+              if str(m.id) != str(done) and _names_hit(words, _names(m.generic_name, m.brand_names))]
+    return " and ".join(others) or None
 
 
 def _turnaround() -> str:

@@ -10,6 +10,7 @@ import time
 from datetime import date, timedelta
 
 import pytest
+from rasa_sdk.executor import CollectingDispatcher
 
 import actions.practice as practice_module
 from actions.practice.port import Medication
@@ -665,3 +666,38 @@ def test_an_unclear_whose_answer_lists_the_choices_in_plain_english(run):
     events, messages = run(scenario)
     assert messages == ["Whose prescription is it: yours, Junior's or Tiny's?"]  # was "yours, or Junior, Tiny's?"
     assert slot_events(events)["refill_for"] is None
+
+
+def test_a_second_medicine_named_in_the_request_is_offered_after_the_first(run, tmp_path, monkeypatch):
+    # "can I get refills on atorvastatin and amlodipine": after atorvastatin was requested the
+    # amlodipine was silently dropped (session 15 black-box test).
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    asked = [{"event": "action", "name": "action_listen"},
+             {"event": "user", "text": "can i get refills on atorvastatin and amlodipine",
+              "parse_data": {"intent": {"name": "request_refill"}}}]
+
+    async def scenario():
+        slots, _ = await choose(DEMO_PATIENT, "atorvastatin")
+        events, _ = await validate(ValidateRefillForm(), refill_tracker(
+            {**slots, "refill_pharmacy": "yes"}, "refill_pharmacy", text="yes"))
+        slots.update(slot_events(events))
+        events, _ = await validate(ValidateRefillForm(), refill_tracker(
+            {**slots, "refill_confirmed": True}, "refill_confirmed", intent="affirm"))
+        slots.update(slot_events(events))
+        results = {}
+        for opening in ("both", "one"):
+            done = CollectingDispatcher()
+            before = asked if opening == "both" else [
+                {**asked[0]}, {**asked[1], "text": "refill my atorvastatin please"}]
+            events = await ActionFinishRefill().run(done, refill_tracker(slots, None, events_before=before), {})
+            results[opening] = (done.messages, slot_events(events))
+        return results
+
+    results = run(scenario)
+    (message,), slots = results["both"]
+    assert message["text"].startswith("Done: your refill request for atorvastatin 20 mg is in")
+    assert message["text"].endswith("You also asked about amlodipine. Would you like to request that too?")
+    assert [b["payload"] for b in message["buttons"]] == ["/request_refill", "/deny"]
+    assert slots["offered_task"] == "request_refill"
+    (message,), slots = results["one"]
+    assert "also asked" not in message["text"] and slots["offered_task"] is None
