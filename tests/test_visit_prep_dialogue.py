@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from actions.common import load_content
-from actions.conversation import emergency_reply
+from bot.safety import emergency_reply
 from tests.in_process_assistant import load_agent, say
 
 pytestmark = pytest.mark.slow
@@ -54,5 +53,5 @@ def test_feeling_faint_after_fasting_with_chest_pain_is_still_an_emergency(run, 
         return await say(agent, sender, "i fasted and now i feel faint and my chest hurts")
 
     reply = run(scenario)
-    assert reply[0] == emergency_reply(load_content("emergency.yml"), "cardiac"), reply
+    assert reply[0] == emergency_reply("cardiac"), reply
     assert not any("Before your" in r or "photo ID" in r for r in reply)
