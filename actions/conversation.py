@@ -110,16 +110,20 @@ INFO_TOPICS = {
     "ask_hours": re.compile(r"\b(hours?|opening|open(?! to)|close[sd]?|closing|weekends?)\b"),
     "ask_parking": re.compile(r"\b(park(ing)?|address|directions|located|location|where are you)\b"),
     "phone": re.compile(r"\b(phone|number to call|number do i call|call you)\b"),
+    # "do I need my insurance card" is about getting ready, not about which plans we take.
     "ask_insurance": re.compile(
-        r"\b(insurances?|medicaid|medicare|copays?|in[- ]?network|self[- ]pay|uninsured|cash price|"
+        r"\b(insurances?(?! cards?)|medicaid|medicare|copays?|in[- ]?network|self[- ]pay|uninsured|cash price|"
         r"bcbs|blue cross|aetna|cigna|humana|tricare|kaiser|anthem|ambetter|united ?healthcare)\b"),
     "ask_new_patient": re.compile(r"\bnew (patient|pt)s?\b|\bregister\b"),
+    "ask_visit_prep": re.compile(
+        r"\b(bring|fast|fasting|prepare|prep|arrive|arrival|how early|empty stomach|insurance cards?)\b"),
 }
 
 
 class ActionClinicInfo(Action):
-    """Hours, parking, phone, insurance and how to become a patient, from
-    bot/content/clinic.yml (editable without retraining)."""
+    """Hours, parking, phone, insurance, how to become a patient and getting ready for a
+    visit, from bot/content/clinic.yml (editable without retraining) and, for the visit, the
+    practice system's prep notes (actions/visit_prep.py)."""
 
     def name(self) -> Text:
         return "action_clinic_info"
@@ -131,6 +135,8 @@ class ActionClinicInfo(Action):
         classified = intent if intent in INFO_TOPICS else "ask_hours"
         if classified in asked or not asked:
             asked = [classified] + [topic for topic in asked if topic != classified]
+        if "ask_new_patient" in asked and "ask_visit_prep" in asked:
+            asked.remove("ask_visit_prep")  # the new-patient answer already says what to bring
         for topic in asked:
             await self._answer(topic, dispatcher, tracker)
         return []
@@ -144,6 +150,10 @@ class ActionClinicInfo(Action):
             dispatcher.utter_message(text=f"You can call us on {info['phone_display']}.")
         elif topic == "ask_insurance":
             dispatcher.utter_message(text=" ".join(info["insurance_text"].split()))
+        elif topic == "ask_visit_prep":
+            from actions.visit_prep import visit_prep_answer
+
+            dispatcher.utter_message(text=await visit_prep_answer(tracker.latest_message.get("text") or "", tracker))
         elif topic == "ask_new_patient":
             # Not a form question: in the middle of a form the button would end the form.
             buttons = [] if tracker.active_loop_name else [{"title": "Talk to a person", "payload": "/human_handoff"}]

@@ -342,6 +342,7 @@ HANDED_ON_INTENTS = frozenset({
     "book_appointment", "reschedule_appointment", "cancel_appointment", "list_appointments",
     "request_refill", "refill_status", "ask_ai_use", "ai_opt_out", "ask_what_you_know",
     "forget_me", "human_handoff", "ask_hours", "ask_parking", "ask_insurance", "ask_new_patient",
+    "ask_visit_prep",
 })
 
 

@@ -36,6 +36,7 @@ INTENTS = (
     "request_refill", "refill_status",
     "ask_ai_use", "ai_opt_out", "ask_what_you_know", "forget_me", "human_handoff",
     "emergency", "staff_faq", "ask_hours", "ask_parking", "ask_insurance", "ask_new_patient",
+    "ask_visit_prep",
     "none_of_these",
 )
 

@@ -26,7 +26,7 @@ TASKS = {
 }
 # Never an answer in any of these forms: handled by rules, then the question again or an exit.
 DIGRESSIONS = {"stop_form", "emergency", "human_handoff", "greet", "ask_hours", "ask_parking",
-               "ask_insurance", "ask_new_patient", "ask_ai_use",
+               "ask_insurance", "ask_new_patient", "ask_visit_prep", "ask_ai_use",
                "ask_what_you_know", "forget_me", "ai_opt_out"}
 LEAVING = {"goodbye", "deny"}
 # The waiting-for-staff form takes every message on purpose (only an emergency gets past).

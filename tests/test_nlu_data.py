@@ -20,7 +20,7 @@ AREA_FILES = {
     "booking.yml": {"book_appointment", "reschedule_appointment", "cancel_appointment", "list_appointments"},
     "refills.yml": {"request_refill", "refill_status"},
     "trust.yml": {"ask_ai_use", "ai_opt_out", "ask_what_you_know", "forget_me", "human_handoff"},
-    "clinic_info.yml": {"ask_hours", "ask_parking", "ask_insurance", "ask_new_patient"},
+    "clinic_info.yml": {"ask_hours", "ask_parking", "ask_insurance", "ask_new_patient", "ask_visit_prep"},
     "staff.yml": {"staff_faq"},
     "emergency.yml": {"emergency"},
 }
