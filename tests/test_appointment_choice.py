@@ -86,6 +86,8 @@ def _when(appt):
     ("cancel_form", "cancel the one with dr lovetest", "tuesday", "cancel_confirmed"),
     ("cancel_form", "cancel my monday appointment", "monday", "cancel_confirmed"),
     ("reschedule_form", "I need to move my flu shot", "monday", "time_preference"),
+    # After "Your upcoming appointments:" (the same list, soonest first).
+    ("cancel_form", "cancel the second one", "tuesday", "cancel_confirmed"),
 ])
 def test_the_appointment_named_in_the_first_message_is_taken_and_said_back(run, form, opening, which, next_question):
     async def scenario():
