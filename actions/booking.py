@@ -491,8 +491,8 @@ async def _appointments_named(text: Optional[Text], appts: Sequence[Any], tracke
     dependants = tracker.get_slot("dependants") or []
     named = [d for d in dependants if {norm_text(d["first_name"]), norm_text(d["first_name"]) + "s"} & words]
     if named:
-        ids = {d["id"] for d in named}
-        tests.append(lambda a: a.patient_id in ids)
+        patient_ids = {d["id"] for d in named}
+        tests.append(lambda a: a.patient_id in patient_ids)
         said_for = " or ".join(d["first_name"] for d in named)
 
     providers = await get_practice_system().providers()
@@ -500,8 +500,8 @@ async def _appointments_named(text: Optional[Text], appts: Sequence[Any], tracke
                   if {w for w in norm_text(p.display_name.split(",")[0]).split()
                       if len(w) >= 3 and w not in _TITLE_WORDS} & words]
     if with_names:
-        ids = {p.id for p in with_names}
-        tests.append(lambda a: a.provider_id in ids)
+        provider_ids = {p.id for p in with_names}
+        tests.append(lambda a: a.provider_id in provider_ids)
         said_with = " or ".join(p.display_name for p in with_names)
 
     visit_types = await get_practice_system().visit_types()
@@ -514,8 +514,8 @@ async def _appointments_named(text: Optional[Text], appts: Sequence[Any], tracke
         if own and (own <= variants or distinct & variants):
             kinds.append(v)
     if kinds:
-        ids = {v.id for v in kinds}
-        tests.append(lambda a: a.visit_type_id in ids)
+        kind_ids = {v.id for v in kinds}
+        tests.append(lambda a: a.visit_type_id in kind_ids)
         said_what = " or ".join(with_article(v.name.lower()) for v in kinds)
 
     days = {d for w, d in _DAY_WORDS.items() if w in words or w + "s" in words}

@@ -260,3 +260,21 @@ def test_a_time_in_the_first_message_is_used_once_the_appointment_is_picked(run)
     assert slots["appointment_choice"]["id"] == appts["monday"].id
     assert slots["time_preference"] == "thursday afternoon" and slots["requested_slot"] == "slot_choice"
 
+
+
+def test_a_dependant_and_a_visit_type_named_together_find_that_childs_appointment(run):
+    # "cancel junior's flu shot" answered "Junior doesn't have a flu shot booked." (each
+    # condition checked the last one's ids).
+    from actions.practice.seed import DEMO_GUARDIAN
+
+    async def scenario():
+        system = practice_module.get_practice_system()
+        guardian = await system.verify_patient(*DEMO_GUARDIAN)
+        junior = [d for d in await system.dependants(guardian.id) if d.first_name == "Junior"][0]
+        (appt,) = await system.upcoming_appointments(junior.id, now_local())
+        return appt, await _verify_in("cancel_form", "cancel junior's flu shot", DEMO_GUARDIAN)
+
+    appt, (events, messages) = run(scenario)
+    slots = slot_events(events)
+    assert slots["appointment_choice"]["id"] == appt.id and slots["requested_slot"] == "cancel_confirmed"
+    assert messages[-1] == f"That's Junior's flu shot with Sam Placeholder, NP on {_when(appt)}."
