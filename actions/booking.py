@@ -12,7 +12,7 @@ import logging
 import re
 from datetime import date, datetime, time, timedelta
 from types import SimpleNamespace
-from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Text, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -36,7 +36,12 @@ from actions.practice import get_practice_system
 from actions.practice.clinic import opening_hours
 from actions.practice.port import AppointmentNotChangeable, NotFound, PatientBusy, SlotUnavailable
 from actions.scheduling import (
+    AFTERNOON,
+    MONTH_WORDS,
+    MORNING,
+    WEEKDAY_WORDS,
     TimePreference,
+    _MONTH_RE,
     clock_label,
     filter_slots,
     parse_choice,
@@ -65,6 +70,7 @@ _CANNOT_CHANGE = (
     "Sorry, that appointment can no longer be changed here (it may have started or already "
     "been cancelled). Please call the clinic and the team will help."
 )
+WEEKDAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 WEEKDAYS = ["Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays"]
 
 
@@ -275,7 +281,53 @@ def _appointment_line(appt, tracker: Tracker) -> str:
 _DIFFERENT_DAY = re.compile(r"\b(?:different|another|other|next|later) (?:day|days|date)\b|\blater in the week\b")
 
 
-class _OfferingForm(VerifiedFormValidation):
+class _FirstMessageForm(VerifiedFormValidation):
+    """A form that uses what its first message already said ("book a flu shot tomorrow
+    morning", "cancel my monday appointment") when it reaches that question, instead of
+    asking it again. Only on first reaching a question: asked again (an unusable answer, a
+    time taken meanwhile), it is the patient's to answer."""
+
+    async def run(self, dispatcher, tracker, domain):
+        asked = tracker.get_slot("requested_slot")
+        request = _started_with(tracker, self.form_name())
+        events = await super().run(dispatcher, tracker, domain)
+        answered = await self._answer_from_request(request, asked, events, dispatcher, tracker, domain)
+        if not answered:
+            return events
+        # Rasa asks the first requested_slot it finds in the events, so the question the
+        # request answered is replaced, not followed, by the next one.
+        following = await self.next_requested_slot(dispatcher, tracker, domain)
+        kept = [e for e in events if not (e.get("event") == "slot" and e.get("name") == "requested_slot")]
+        return kept + answered + ([following] if following else [])
+
+    async def _answer_from_request(self, request, asked, events, dispatcher, tracker, domain) -> List[EventType]:
+        order = self.domain_slots(domain)
+        requested = [e["value"] for e in events if e.get("event") == "slot" and e.get("name") == "requested_slot"]
+        reached = requested[0] if requested else None
+        # Only on first reaching a question: a question asked again (an unusable answer, a
+        # time taken meanwhile) is the patient's to answer.
+        if reached not in order or (asked in order and order.index(asked) >= order.index(reached)):
+            return []
+        added: List[EventType] = []
+        # One answer can lead to the next question it also answers ("a flu shot for Tiny
+        # with Dr. Lovetest next week": who, what, with whom and when).
+        while reached is not None:
+            answer = await self._request_answers(reached, request, dispatcher, tracker)
+            if not answer:
+                break
+            tracker.slots.update(answer)
+            added += [SlotSet(name, value) for name, value in answer.items()]
+            following = await self.next_requested_slot(dispatcher, tracker, domain)
+            reached = following["value"] if following else None
+        return added
+
+    async def _request_answers(self, question, request, dispatcher, tracker) -> Dict[Text, Any]:
+        """The slots the opening request (None for a button) fills for `question`, said back;
+        {} if it does not."""
+        return {}
+
+
+class _OfferingForm(_FirstMessageForm):
     """Shared steps of booking and rescheduling: time preference → offers → choice → confirm."""
 
     def _search_target(self, tracker: Tracker) -> Tuple[int, Optional[int]]:
@@ -388,6 +440,152 @@ def _surname(display_name: Text) -> Text:
     return words[-1] if words else ""
 
 
+# --- which appointment the patient means -----------------------------------------------------
+
+_TITLE_WORDS = frozenset({"dr", "doctor", "nurse", "np", "pa", "md", "the"})
+# Weekday words read in a description ("sat", "sun" and "mon" are left out: ordinary words).
+_DAY_WORDS = {w: d for w, d in WEEKDAY_WORDS.items() if w not in ("sat", "sun", "mon")}
+_ORDINAL_WORDS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4}
+# Not a visit type on their own ("my follow up" names one, "up" does not).
+_WEAK_VISIT_WORDS = frozenset({"up", "new", "patient", "visit", "appointment", "appt"})
+_MOVE_VERB = re.compile(r"\b(?:move|moving|reschedule|rescheduling|change|changing|shift|push|bring|switch|"
+                        r"rebook|postpone|put)\b")
+_TO_TIME = re.compile(r"\b(?:to|until|till|into|onto)\b")
+_FOR_TIME = re.compile(r"\bfor\b")
+
+
+def _split_new_time(text: Text) -> Tuple[Text, Optional[Text]]:
+    """A reschedule request in two: the appointment it names and the new time it asks for
+    ("move my tuesday appointment | to thursday afternoon"). (text, None) without a time."""
+    typed = text.lower()
+    verb = _MOVE_VERB.search(typed)
+    start = verb.end() if verb else 0
+    for connector in (_TO_TIME, _FOR_TIME):
+        for match in connector.finditer(typed, start):
+            rest = text[match.end():].strip(" ,.!?")
+            if rest and parse_time_preference(rest, now_local()) is not None:
+                return text[:match.start()], rest
+    return text, None
+
+
+class _Named(NamedTuple):
+    """What a description of an appointment names, and how to say that nothing matches it."""
+
+    matches: List[Any]
+    missing: Optional[Text]  # "You don't have an appointment on Tuesday." when none matches
+
+
+async def _appointments_named(text: Optional[Text], appts: Sequence[Any], tracker: Tracker) -> Optional[_Named]:
+    """The appointments of `appts` that the words describe ("the one with dr lovetest", "my
+    monday appointment", "my flu shot", "tiny's", "the second one", "the 8 am one"), or None
+    when the words describe no appointment at all."""
+    typed = norm_text(text or "")
+    words = set(typed.split())
+    if not words:
+        return None
+    tz = practice_tz()
+    tests: List[Any] = []
+    said_when: List[Text] = []
+    said_with = said_for = said_what = None
+
+    dependants = tracker.get_slot("dependants") or []
+    named = [d for d in dependants if {norm_text(d["first_name"]), norm_text(d["first_name"]) + "s"} & words]
+    if named:
+        patient_ids = {d["id"] for d in named}
+        tests.append(lambda a: a.patient_id in patient_ids)
+        said_for = " or ".join(d["first_name"] for d in named)
+
+    providers = await get_practice_system().providers()
+    with_names = [p for p in providers
+                  if {w for w in norm_text(p.display_name.split(",")[0]).split()
+                      if len(w) >= 3 and w not in _TITLE_WORDS} & words]
+    if with_names:
+        provider_ids = {p.id for p in with_names}
+        tests.append(lambda a: a.provider_id in provider_ids)
+        said_with = " or ".join(p.display_name for p in with_names)
+
+    visit_types = await get_practice_system().visit_types()
+    keys = {v.id: set(norm_text(v.name).split()) - _GENERIC_VISIT_WORDS for v in visit_types}
+    variants = words | ({"follow"} if {"followup", "followups"} & words else set()) | {w[:-1] for w in words if w.endswith("s")}
+    kinds = []
+    for v in visit_types:
+        own = keys[v.id]
+        distinct = {w for w in own - _WEAK_VISIT_WORDS if not any(w in k for i, k in keys.items() if i != v.id)}
+        if own and (own <= variants or distinct & variants):
+            kinds.append(v)
+    if kinds:
+        kind_ids = {v.id for v in kinds}
+        tests.append(lambda a: a.visit_type_id in kind_ids)
+        said_what = " or ".join(with_article(v.name.lower()) for v in kinds)
+
+    days = {d for w, d in _DAY_WORDS.items() if w in words or w + "s" in words}
+    if days:
+        tests.append(lambda a: a.starts_at.astimezone(tz).weekday() in days)
+        said_when.append("on " + " or ".join(WEEKDAY_NAMES[d] for d in sorted(days)))
+    today = now_local().date()
+    for word, day in (("today", today), ("tomorrow", today + timedelta(days=1))):
+        if word in words:
+            tests.append(lambda a, day=day: a.starts_at.astimezone(tz).date() == day)
+            said_when.append(word)
+    on_date = (re.search(r"\b" + _MONTH_RE + r"\s+(\d{1,2})(?:st|nd|rd|th)?\b", typed)
+               or re.search(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH_RE + r"\b", typed))
+    if on_date:
+        first, second = on_date.groups()
+        month, day_number = (MONTH_WORDS[first], int(second)) if first in MONTH_WORDS else (MONTH_WORDS[second], int(first))
+        tests.append(lambda a: (a.starts_at.astimezone(tz).month, a.starts_at.astimezone(tz).day) == (month, day_number))
+        said_when.append(f"on {day_number} {date(2000, month, 1):%B}")
+    for part, (start, end) in (("morning", MORNING), ("afternoon", AFTERNOON)):
+        if part in words:
+            tests.append(lambda a, s=start, e=end: s <= a.starts_at.astimezone(tz).time().replace(tzinfo=None) < e)
+            said_when.append(f"in the {part}")
+    clock = re.search(r"\b(\d{1,2})(?: (\d{2}))? ?(am|pm)\b", typed) or re.search(r"\b(\d{1,2}) (\d{2})\b()", typed)
+    if clock and not on_date:
+        hour, minute, meridiem = int(clock.group(1)), int(clock.group(2) or 0), clock.group(3)
+        hours = {hour % 12 + (12 if meridiem == "pm" else 0)} if meridiem else {hour, hour + 12}
+        tests.append(lambda a: (a.starts_at.astimezone(tz).hour in hours and a.starts_at.astimezone(tz).minute == minute))
+        said_when.append("at " + clock_label(time(min(hours), minute)))
+
+    chosen = [a for a in appts if all(test(a) for test in tests)]
+    ordinal = re.search(r"\b(first|second|third|fourth|fifth|last)\b(?! (?:available|free|time|slot|opening|thing))", typed)
+    if ordinal:
+        index = len(chosen) - 1 if ordinal.group(1) == "last" else _ORDINAL_WORDS[ordinal.group(1)]
+        chosen = [chosen[index]] if 0 <= index < len(chosen) else []
+    elif not tests:
+        return None
+    if chosen:
+        return _Named(chosen, None)
+    if not tests:
+        return _Named([], "I can't see that many upcoming appointments.")
+    what = f"{said_what} booked" if said_what else "an appointment"
+    with_part = f" with {said_with}" if said_with else ""
+    when_part = (" " + " ".join(said_when)) if said_when else ""
+    who = f"{said_for} doesn't" if said_for else "You don't"
+    return _Named([], f"{who} have {what}{with_part}{when_part}.")
+
+
+def _choice_said_back(appt: Dict[str, Any], tracker: Tracker) -> Text:
+    """"That's your flu shot with Dr. Grace Hopperfake on Monday 30 November at 8 am." """
+    whose = "your"
+    if appt["patient_id"] != tracker.get_slot("verified_patient_id"):
+        whose = f"{appt['patient_first_name']}'s"
+    starts = datetime.fromisoformat(appt["starts_at"])
+    return f"That's {whose} {appt['visit_type_name'].lower()} with {appt['provider_name']} on {when_text(starts)}."
+
+
+async def _appointments_shown(tracker: Tracker) -> List[Any]:
+    """The appointments "Which appointment...?" lists: those the first message described when
+    it described several, otherwise all of the family's upcoming ones."""
+    appts = await _upcoming_for_family(tracker)
+    form = tracker.active_loop_name or ""
+    request = _started_with(tracker, form) if form else None
+    if form == "reschedule_form" and request:
+        request, _ = _split_new_time(request)
+    named = await _appointments_named(request, appts, tracker)
+    if named is not None and len(named.matches) > 1:
+        return named.matches
+    return appts
+
+
 async def bookable_visit_types() -> List[Any]:
     """The visit types offered here. Booking needs a verified patient, who has a record with us,
     so the practice's new-patient visit (clinic.yml `new_patient_visit_code`) is left out."""
@@ -417,42 +615,10 @@ class ValidateBookingForm(_OfferingForm):
     def name(self) -> Text:
         return "validate_booking_form"
 
-    async def run(self, dispatcher, tracker, domain):
-        asked = tracker.get_slot("requested_slot")
-        request = _started_with(tracker, "booking_form")
-        events = await super().run(dispatcher, tracker, domain)
-        answered = request and await self._answer_from_request(request, asked, events, dispatcher, tracker, domain)
-        if not answered:
-            return events
-        # Rasa asks the first requested_slot it finds in the events, so the question the
-        # request answered is replaced, not followed, by the next one.
-        following = await self.next_requested_slot(dispatcher, tracker, domain)
-        kept = [e for e in events if not (e.get("event") == "slot" and e.get("name") == "requested_slot")]
-        return kept + answered + ([following] if following else [])
-
-    async def _answer_from_request(self, request, asked, events, dispatcher, tracker, domain) -> List[EventType]:
-        order = self.domain_slots(domain)
-        requested = [e["value"] for e in events if e.get("event") == "slot" and e.get("name") == "requested_slot"]
-        reached = requested[0] if requested else None
-        # Only on first reaching a question: a question asked again (an unusable answer, a
-        # time taken meanwhile) is the patient's to answer.
-        if reached not in order or (asked in order and order.index(asked) >= order.index(reached)):
-            return []
-        added: List[EventType] = []
-        # One answer can lead to the next question it also answers ("a flu shot for Tiny
-        # with Dr. Lovetest next week": who, what, with whom and when).
-        while reached is not None:
-            answer = await self._request_answers(reached, request, dispatcher, tracker)
-            if not answer:
-                break
-            tracker.slots.update(answer)
-            added += [SlotSet(name, value) for name, value in answer.items()]
-            following = await self.next_requested_slot(dispatcher, tracker, domain)
-            reached = following["value"] if following else None
-        return added
-
     async def _request_answers(self, question, request, dispatcher, tracker) -> Dict[Text, Any]:
         """The slots the opening request fills for `question`, said back; {} if it does not."""
+        if not request:
+            return {}
         words = set(norm_text(request).split())
         if question == "appointment_for":
             dependants = tracker.get_slot("dependants") or []
@@ -580,7 +746,33 @@ class ValidateRescheduleForm(_OfferingForm):
         return appt.get("patient_id"), appt.get("id")
 
     async def validate_appointment_choice(self, value, dispatcher, tracker, domain):
-        return await _validate_appointment_choice(value, dispatcher, tracker)
+        chosen = await _validate_appointment_choice(value, dispatcher, tracker)
+        if chosen.get("appointment_choice") is None and not isinstance(value, dict):
+            shown = await _appointments_shown(tracker)
+            text = str(value or "")
+            if len(shown) == 1 and parse_time_preference(text, now_local()) is not None:
+                # One appointment listed and a time for answer ("next friday afternoon"): that
+                # one, moved to then. Not "Please reply with the number", the time lost.
+                del dispatcher.messages[-1:]
+                return await self._take_with_time(appointment_summary(shown[0]), text, dispatcher, tracker)
+        return chosen
+
+    async def _take_with_time(self, appt, text, dispatcher, tracker) -> Dict[Text, Any]:
+        dispatcher.utter_message(text=_choice_said_back(appt, tracker))
+        tracker.slots["appointment_choice"] = appt
+        offered = await self._offer(text, 0, tracker, dispatcher)
+        return {"appointment_choice": appt, **(offered if offered.get("offered_slots") else {})}
+
+    async def _request_answers(self, question, request, dispatcher, tracker) -> Dict[Text, Any]:
+        if question == "appointment_choice":
+            described = _split_new_time(request)[0] if request else None
+            return await _choice_from_request(described, dispatcher, tracker)
+        if question == "time_preference" and request:
+            _, new_time = _split_new_time(request)
+            if new_time:
+                found = await self._offer(new_time, 0, tracker, dispatcher)
+                return found if found.get("offered_slots") else {}
+        return {}
 
     async def validate_booking_confirmed(self, value, dispatcher, tracker, domain):
         if value is not True:
@@ -600,7 +792,7 @@ class ValidateRescheduleForm(_OfferingForm):
         return {"booking_confirmed": True, "last_appointment": appointment_summary(moved)}
 
 
-class ValidateCancelForm(VerifiedFormValidation):
+class ValidateCancelForm(_FirstMessageForm):
     def name(self) -> Text:
         return "validate_cancel_form"
 
@@ -612,6 +804,11 @@ class ValidateCancelForm(VerifiedFormValidation):
     async def validate_appointment_choice(self, value, dispatcher, tracker, domain):
         return await _validate_appointment_choice(value, dispatcher, tracker)
 
+    async def _request_answers(self, question, request, dispatcher, tracker) -> Dict[Text, Any]:
+        if question == "appointment_choice":
+            return await _choice_from_request(request, dispatcher, tracker)
+        return {}
+
 
 class ValidateAppointmentsForm(VerifiedFormValidation):
     def name(self) -> Text:
@@ -619,17 +816,55 @@ class ValidateAppointmentsForm(VerifiedFormValidation):
 
 
 async def _validate_appointment_choice(value, dispatcher, tracker) -> Dict[Text, Any]:
+    """The answer to "Which appointment...?": a number or position of the list shown ("2",
+    "the second one"), or words describing one ("the flu shot", "the one on monday", "the one
+    with dr hopperfake", "tiny's"), said back when it was words."""
     if isinstance(value, dict):
         return {"appointment_choice": value}
-    appts = await _upcoming_for_family(tracker)
-    offered = [SimpleNamespace(starts_at=a.starts_at) for a in appts]
-    index = parse_choice(str(value or ""), offered, tz=practice_tz())
+    text = str(value or "")
+    shown = await _appointments_shown(tracker)
+    offered = [SimpleNamespace(starts_at=a.starts_at, provider_name=a.provider_name) for a in shown]
+    index = parse_choice(text, offered, tz=practice_tz())
     if index is None:
-        index = best_match(str(value or ""), [(_appointment_line(a, tracker), i) for i, a in enumerate(appts)])
-    if index is None:
+        index = best_match(text, [(_appointment_line(a, tracker), i) for i, a in enumerate(shown)])
+    if index is not None and re.fullmatch(r"\W*(?:#|no\.?|number|option)?\s*\d{1,2}\W*", text.lower()):
+        return {"appointment_choice": appointment_summary(shown[index])}
+    picked = shown[index] if index is not None else None
+    if picked is None:
+        # Words describing one: of the list shown, else of all the family's appointments.
+        for pool in (shown, await _upcoming_for_family(tracker)):
+            named = await _appointments_named(text, pool, tracker)
+            if named is not None and len(named.matches) == 1:
+                picked = named.matches[0]
+                break
+    if picked is None:
         dispatcher.utter_message(text="Please reply with the number of the appointment.")
         return {"appointment_choice": None}
-    return {"appointment_choice": appointment_summary(appts[index])}
+    chosen = appointment_summary(picked)
+    dispatcher.utter_message(text=_choice_said_back(chosen, tracker))
+    return {"appointment_choice": chosen}
+
+
+async def _choice_from_request(described, dispatcher, tracker) -> Dict[Text, Any]:
+    """The appointment the first message names ("cancel the one with dr lovetest"), or the
+    only one there is; {} to ask, with a word when nothing matches what was named."""
+    appts = await _upcoming_for_family(tracker)
+    if not appts:
+        return {}
+    named = await _appointments_named(described, appts, tracker)
+    if named is None:
+        matches = appts  # nothing named: the only one, if there is only one
+    elif not named.matches:
+        # Never another one in its place: say so, and the question lists what there is.
+        dispatcher.utter_message(text=named.missing)
+        return {}
+    else:
+        matches = named.matches
+    if len(matches) != 1:
+        return {}
+    chosen = appointment_summary(matches[0])
+    dispatcher.utter_message(text=_choice_said_back(chosen, tracker))
+    return {"appointment_choice": chosen}
 
 
 # --- questions with dynamic content ------------------------------------------------------
@@ -757,7 +992,7 @@ class ActionAskAppointmentChoice(Action):
         return "action_ask_appointment_choice"
 
     async def run(self, dispatcher, tracker, domain):
-        appts = await _upcoming_for_family(tracker)
+        appts = await _appointments_shown(tracker)
         verb = "move" if tracker.active_loop.get("name") == "reschedule_form" else "cancel"
         lines = [f"{i}. {_appointment_line(a, tracker)}" for i, a in enumerate(appts, 1)]
         dispatcher.utter_message(

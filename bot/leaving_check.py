@@ -39,10 +39,20 @@ LEAVING_WORDS = {
 }
 
 
+# "The one with dr hopperfake", "that one on monday": pointing at something already listed
+# (at "Which appointment...?"), never a new task, though the classifier read it as booking.
+POINTING_AT_ONE = re.compile(r"^\W*(?:the|that|this)\s+(?:\w+\s+){0,3}?one\b")
+TASK_INTENTS = frozenset({"book_appointment", "reschedule_appointment", "cancel_appointment"})
+
+
 def checked_intent(text: Optional[str], intent: Optional[str]) -> Optional[str]:
-    """The intent a message keeps: a leaving intent without its words becomes a bare answer."""
+    """The intent a message keeps: a leaving intent without its words becomes a bare answer,
+    and so does a task intent for a message that points at one of a list ("the one on monday")."""
+    typed = (text or "").lower().replace("'", "").replace("’", "")
     words = LEAVING_WORDS.get(intent or "")
-    if words is not None and not words.search((text or "").lower().replace("'", "").replace("’", "")):
+    if words is not None and not words.search(typed):
+        return BARE_ANSWER
+    if intent in TASK_INTENTS and POINTING_AT_ONE.search(typed):
         return BARE_ANSWER
     return intent
 

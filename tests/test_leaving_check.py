@@ -30,3 +30,21 @@ def test_every_way_of_leaving_in_the_data_still_leaves(intent):
 @pytest.mark.parametrize("text,intent", [("nolan testwood", "greet"), ("no", "affirm"), ("nope", None)])
 def test_other_intents_are_left_alone(text, intent):
     assert checked_intent(text, intent) == intent
+
+
+@pytest.mark.parametrize("text,intent", [
+    ("the one with dr hopperfake", "book_appointment"), ("the one on monday", "reschedule_appointment"),
+    ("that one with dr lovetest", "cancel_appointment"), ("the flu shot one", "book_appointment"),
+])
+def test_pointing_at_one_of_a_list_is_an_answer_not_a_new_task(text, intent):
+    # "the one with dr hopperfake" at "Which appointment would you like to move?" was read as
+    # booking: "Sure, let's do that instead." and the visit-type question (session 16).
+    assert checked_intent(text, intent) == "inform"
+
+
+@pytest.mark.parametrize("intent", ["book_appointment", "reschedule_appointment", "cancel_appointment"])
+def test_every_way_of_asking_for_a_task_in_the_data_still_asks(intent):
+    sentences = [t for examples in load_training().values() for t, i in examples if i == intent]
+    sentences += [t for t, i in load_examples(TEST_SET) if i == intent]
+    assert len(sentences) > 20
+    assert [t for t in sentences if checked_intent(t, intent) != intent] == []
