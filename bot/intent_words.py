@@ -5,8 +5,10 @@ something. Inside a form that is costly: a name read as "no" ("nolan testwood"),
 ("Helen Byers") or "stop" ("Byron Quitman") ended the form; a new time read as a booking
 ("is next thursday ok?" while moving an appointment) left the reschedule and started a
 second booking; a name read as a refill ("Synthia Generata") switched to a refill; "sunday"
-read as a greeting got the "I'm waiting for your answer" help; and a question ("can the AI
-diagnose me") read as the AI opt-out recorded an opt-out in the care record.
+read as a greeting got the "I'm waiting for your answer" help; a question ("can the AI
+diagnose me") read as the AI opt-out recorded an opt-out in the care record; and after a
+retrain "3 pls" read as asking for a person and "sometime next week pls" as moving an
+appointment.
 
 Every way of saying these intents that patients use (nlu_data/nlu/, tests/nlu/test_nlu.yml,
 checked by tests/test_intent_words.py) has one of the intent's own words in it, so this
@@ -35,10 +37,12 @@ def _words(pattern: str) -> "re.Pattern[str]":
 
 
 def _medicine_names() -> str:
+    """Generic and brand names, and what patients say they are for ("my thyroid meds")."""
     names = set()
     for generic, entry in (load_content("medications.yml").get("medications") or {}).items():
         names.add(generic.lower())
         names.update(str(brand).lower() for brand in (entry or {}).get("brands") or [])
+        names.update(str(use).lower() for use in (entry or {}).get("for") or [])
     return "|".join(re.escape(name).replace(r"\ ", r"\s+") for name in sorted(names, key=len, reverse=True))
 
 
@@ -84,21 +88,37 @@ INTENT_WORDS = {
     ),
     # Starting another task: a time or a name is not a booking or a refill.
     "book_appointment": _words(
-        r"book\w*|bookk|appointments?|apointment|appts?|apptmt|apts?|sched\w*|visits?|"
-        r"see (a|the|my|some|any)? ?(doctor|dr|doc|nurse|someone|somebody|provider|np|dr\.)|"
-        r"see dr|see (you|u)|see me|(be|get|got) seen|seen (for|this|today|tomorrow|soon)|can (he|she|they) be seen|"
+        r"bo+k\w*|(appo|apo|appn|appt|apt)\w*|sched\w*|visits?|vist|consult\w*|"
+        r"see (a|an|the|my|some|any)? ?(doc\w*|dr\w*|nurse|someone|somebody|provider|physician|np|pa)|"
+        r"see (you|u)|see me|(be|get|got) seen|seen (for|this|today|tomorrow|soon)|can (he|she|they) be seen|"
         r"slots?|openings?|availability|available|spots?|"
         r"(anything|any|times?|slots?|days?|spots?|whats|what) (\w+ )?(open|free)|"
         r"(do|have) (yo)?u (have|got)|have you got|(yo)?u got|is there anything|anything (on|later|earlier|before|after)|"
-        r"come in|get (me )?in|fit (me )?in|squeeze|reserve|set (me )?up|earliest|soonest|cancellations|"
-        r"check ?-?ups?|checked out|physicals?|flu shot|follow ?-?ups?|vaccin\w*|blood (test|work)|"
-        r"telehealth|new patient|sick visit|exam"
+        r"come in|get (me )?in|fit (me )?in|(pop|drop|walk|stop) (in|by)|squeeze|reserve|set (me )?up|sign (me )?up|"
+        r"earliest|soonest|cancellations|"
+        r"check ?-?ups?|checked( out)?|physicals?|shots?|jabs?|boosters?|vaccin\w*|tetanus|follow ?-?ups?|"
+        r"blood ?(test|work)|tests?|testing|screening|x-?rays?|labs?|ultrasound|telehealth|new patient|sick visit|exams?"
     ),
     "request_refill": _words(
         r"re-?fill\w*|refil\w*|prescri\w*|perscri\w*|scripts?|rx|meds?|medications?|medicines?|"
         r"pills?|inhalers?|pharmacy|cvs|walgreens|run(ning)? (out|low)|ran out|out of|almost out|"
         r"renew\w*|reorder|insulin|nitro\w*|"
         + _medicine_names() + "|" + DRUG_ENDINGS
+    ),
+    "reschedule_appointment": _words(
+        r"re-?sch\w*|res[ck]\w*|re-?book\w*|re-?arrange\w*|mov\w*|chang\w*|switch\w*|swap|shift|push\w*|"
+        r"postpone|delay|forward|earlier|later|different|another|new (time|date|day)|"
+        r"(cant|cannot|can not|wont|not able to|unable to|no longer) (make|come|do|be)|"
+        r"came up|conflict|clash\w*|stuck|update"
+    ),
+    # Asking for a person leaves any form: "3 pls" at a numbered choice is the choice.
+    "human_handoff": _words(
+        r"person|people|human|humans|someone|somebody|staff|agent|rep|representative|operator|receptionist|"
+        r"nurse|doctors?|front desk|office|customer service|live|real|transfer|connect|put me through|"
+        r"take over|call\w*|ring|phone|talk|speak|chat with|"
+        r"useless|pointless|stupid|annoying|frustrat\w*|fed up|had enough|not help\w*|no help|"
+        r"(dont|not) (understand|get it)|\w*understand\w*|not working|isnt (working|helping)|wrong|"
+        r"not what i asked|wasting|forget this"
     ),
     # Opting out of AI is recorded in the care record: it has to be a refusal.
     "ai_opt_out": _words(REFUSAL),

@@ -23,6 +23,9 @@ from bot.intent_words import INTENT_WORDS, checked_intent
     ("would monday at 10 work", "book_appointment"), ("the 14th is better for me", "book_appointment"),
     ("Pilar Medina", "request_refill"), ("Rex Pharaoh", "request_refill"),
     ("sunday", "greet"), ("Sunday", "greet"), ("sunday afternoon", "greet"), ("hilary testwood", "greet"),
+    # A retrain read a numbered choice as asking for a person, and a time as moving.
+    ("3 pls", "human_handoff"), ("the 2nd one", "human_handoff"), ("Hugh Mann", "human_handoff"),
+    ("sometime next week pls", "reschedule_appointment"), ("Moe Vesey", "reschedule_appointment"),
 ])
 def test_a_name_or_a_time_read_as_acting_is_a_bare_answer(text, intent):
     assert checked_intent(text, intent) == "inform"
@@ -46,6 +49,9 @@ def test_an_opt_out_read_into_a_name_is_a_bare_answer():
     ("valsartan 80", "request_refill"), ("need more esomeprazole", "request_refill"),
     ("can i come in thursday", "book_appointment"), ("do you have anything free monday", "book_appointment"),
     ("i need a flu shot", "book_appointment"), ("any availability next week?", "book_appointment"),
+    ("i need an appoinment", "book_appointment"), ("can i get a tetanus jab", "book_appointment"),
+    ("when can a docter see me", "book_appointment"), ("can i pop in tomorrow", "book_appointment"),
+    ("can i get more of my blood pressure stuff", "request_refill"), ("out of my thyroid", "request_refill"),
     ("i'd rather not have ai", "ai_opt_out"), ("no ai thanks", "ai_opt_out"),
     ("hi", "greet"), ("help", "greet"), ("menu please", "greet"),
 ])
