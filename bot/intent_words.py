@@ -14,7 +14,8 @@ Every way of saying these intents that patients use (nlu_data/nlu/, tests/nlu/te
 checked by tests/test_intent_words.py) has one of the intent's own words in it, so this
 component keeps the intent only when the text has one. Otherwise the message is a bare
 answer (`inform`), which a form takes as the answer to its question; an opt-out without a
-refusal that talks about AI is a question about AI (`ask_ai_use`).
+refusal that talks about AI, or one asked as a question ("can i opt out of the ai?"), is a
+question about AI (`ask_ai_use`).
 
 Medicine names for refills come from bot/content/medications.yml (generic and brand names),
 read when this module is loaded (a restart picks up edits), plus common endings of generic
@@ -83,7 +84,7 @@ INTENT_WORDS = {
     "greet": _words(
         r"h+i+|hiya|he+y+a?|hel+o+|hallo|howdy|yo|sup|wassup|gm|greetings|"
         r"good (mornin\w*|afternoon|evening|day)|^(morning|afternoon|evening)|"
-        r"help|menu|options?|can (you|u) do|what (do|can) (you|u|i)|services|how does this work|chat for|"
+        r"help|menu|(my|the) options|can (you|u) do|what (do|can) (you|u|i)|services|how does this work|chat for|"
         r"hi bot|assistant|anyone there"
     ),
     # Starting another task: a time or a name is not a booking or a refill.
@@ -124,6 +125,9 @@ INTENT_WORDS = {
     "ai_opt_out": _words(REFUSAL),
 }
 
+# Asking whether one can opt out ("can i opt out of the ai?") is a question, not the opt-out.
+ASKING = re.compile(r"^\s*((can|could|may) i|how|is it|am i|what|does|will)\b")
+
 # What an intent without its words becomes, when not a bare answer.
 ABOUT_AI = _words(r"ai|a\.i|artificial intelligence|robots?|bots?|computers?|machines?|algorithms?|automated|scribe")
 
@@ -132,6 +136,8 @@ def checked_intent(text: Optional[str], intent: Optional[str]) -> Optional[str]:
     """The intent a message keeps: an acting intent without its words becomes a bare answer."""
     words = INTENT_WORDS.get(intent or "")
     plain = (text or "").lower().replace("'", "").replace("’", "")
+    if intent == "ai_opt_out" and ASKING.match(plain):
+        return "ask_ai_use"
     if words is None or words.search(plain):
         return intent
     if intent == "ai_opt_out" and ABOUT_AI.search(plain):

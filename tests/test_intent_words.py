@@ -34,6 +34,7 @@ def test_a_name_or_a_time_read_as_acting_is_a_bare_answer(text, intent):
 @pytest.mark.parametrize("text", [
     "can the AI diagnose me", "does the ai decide my treatment", "is an ai reading my messages",
     "Can the A.I. diagnose me?", "will a computer pick my medicine",
+    "can i opt out of the ai", "how do i opt out of ai?", "is it possible to not use the ai scribe",
 ])
 def test_a_question_about_ai_read_as_opting_out_is_a_question(text):
     assert checked_intent(text, "ai_opt_out") == "ask_ai_use"
