@@ -17,7 +17,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 TRAINING_INPUTS := config.yml domain.yml $(shell find nlu_data -name '*.yml' 2>/dev/null) \
-	$(wildcard bot/safety.py bot/channel_roles.py bot/content/emergency.yml)
+	$(wildcard bot/safety.py bot/channel_roles.py bot/intent_words.py bot/content/emergency.yml)
 
 # Rasa 3.6 needs Python 3.10: on PATH, or under pyenv, or a clear message.
 define find_python310

@@ -146,8 +146,20 @@ def handoff_reason(tracker: Tracker) -> str:
     return "asked"
 
 
+def phone_in(text: str) -> Optional[str]:
+    """The first whole phone number in a message ("call me back at 312-555-0188"), E.164."""
+    import phonenumbers
+
+    for match in phonenumbers.PhoneNumberMatcher(text or "", "US", leniency=phonenumbers.Leniency.POSSIBLE):
+        number = e164_phone(match.raw_string)
+        if number is not None:
+            return number
+    return None
+
+
 class ActionHumanHandoff(Action):
-    """Start the handoff: ask how to reach the patient (and when, outside hours)."""
+    """Start the handoff: ask how to reach the patient (and when, outside hours). A number
+    given with the request ("call me back at 312-555-0188") is not asked for again."""
 
     def name(self) -> Text:
         return "action_human_handoff"
@@ -169,7 +181,10 @@ class ActionHumanHandoff(Action):
                 text=f"Of course. The office is closed right now, so I'll ask the team to call "
                 f"you back. We open again {when_text(opens)}."
             )
-        return reset_form_slots() + [
+        given = [] if is_sms(tracker) else [
+            SlotSet("callback_phone", number)
+            for number in [phone_in((tracker.latest_message or {}).get("text") or "")] if number]
+        return reset_form_slots() + given + [
             SlotSet("handoff_reason", reason),
             FollowupAction("handoff_form"),
         ]

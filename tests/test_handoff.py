@@ -181,6 +181,23 @@ def test_a_bad_phone_number_is_asked_again(run):
     assert slot_events(events)["callback_phone"] is None and "area code" in messages[0]
 
 
+@pytest.mark.parametrize("text,number", [
+    ("please call me back at 312-555-0188", "+13125550188"),
+    ("call me back on 3125550188", "+13125550188"),
+    ("call me back", None),
+])
+def test_a_number_given_with_the_request_is_not_asked_for_again(run, at, text, number):
+    at(MONDAY_10AM)
+
+    async def scenario():
+        ask = tracker({}, None, text=text, intent="human_handoff", form=None)
+        return await run_action(handoff.ActionHumanHandoff(), ask)
+
+    started, _ = run(scenario)
+    assert slot_events(started)["callback_phone"] == number
+    assert any(e["event"] == "followup" and e["name"] == "handoff_form" for e in started)
+
+
 def test_staff_commands_are_for_slack_only(run):
     from actions.staff import ActionStaffCommand
 
