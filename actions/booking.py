@@ -402,35 +402,32 @@ def _started_with(tracker: Tracker, form: Text) -> Optional[Text]:
     """What the patient typed to start this run of `form` (None for a button or a "yes")."""
     if tracker.active_loop_name != form:
         text = tracker.latest_message.get("text")  # the form is starting with this message
-    else:
-        text = None
-        events = list(tracker.events)
-        for index in range(len(events) - 1, -1, -1):
-            if events[index].get("event") == "active_loop" and events[index].get("name") == form:
-                users = [e for e in events[:index] if e.get("event") == "user"]
-                text = users[-1].get("text") if users else None
-                break
-    return None if not text or text.startswith("/") else text
+        return None if not text or text.startswith("/") else text
+    return _last_started_with(tracker, form)
 
 
-def _asked_with(tracker: Tracker, form: Text) -> Optional[Text]:
-    """What the patient typed to start the last run of `form`, once it has finished (the
-    verification questions came in between). None when nothing was typed (a button)."""
+def _last_started_with(tracker: Tracker, form: Text) -> Optional[Text]:
+    """What the patient typed to start the last run of `form`, still going or finished (the
+    verification questions come in between). None for a button or a "yes"."""
     events = list(tracker.events)
     for index in range(len(events) - 1, -1, -1):
         if events[index].get("event") == "active_loop" and events[index].get("name") == form:
             users = [e for e in events[:index] if e.get("event") == "user"]
             text = users[-1].get("text") if users else None
             return None if not text or text.startswith("/") else text
-    return _started_with(tracker, form)
+    return None
+
+
+def _dependants_named(tracker: Tracker, words: set) -> List[Dict[str, Any]]:
+    """The dependants the words name by first name ("tiny", "juniors", "junior's")."""
+    return [d for d in tracker.get_slot("dependants") or []
+            if {norm_text(d["first_name"]), norm_text(d["first_name"]) + "s"} & words]
 
 
 def _family_member_named(tracker: Tracker, text: Optional[Text]) -> Optional[Dict[str, Any]]:
     """The one dependant the text names by first name ("what does tiny have booked", "when is
     juniors appointment"), else None."""
-    words = set(norm_text(text or "").split())
-    named = [d for d in tracker.get_slot("dependants") or []
-             if {norm_text(d["first_name"]), norm_text(d["first_name"]) + "s"} & words]
+    named = _dependants_named(tracker, set(norm_text(text or "").split()))
     return named[0] if len(named) == 1 else None
 
 
@@ -488,8 +485,7 @@ async def _appointments_named(text: Optional[Text], appts: Sequence[Any], tracke
     said_when: List[Text] = []
     said_with = said_for = said_what = None
 
-    dependants = tracker.get_slot("dependants") or []
-    named = [d for d in dependants if {norm_text(d["first_name"]), norm_text(d["first_name"]) + "s"} & words]
+    named = _dependants_named(tracker, words)
     if named:
         patient_ids = {d["id"] for d in named}
         tests.append(lambda a: a.patient_id in patient_ids)
@@ -1111,7 +1107,7 @@ class ActionListAppointments(Action):
         if _unverified_reply(tracker, dispatcher):
             return reset_form_slots() + [SlotSet(OFFERED_TASK, offered)]
         appts = await _upcoming_for_family(tracker)
-        asked_about = _family_member_named(tracker, _asked_with(tracker, "appointments_form"))
+        asked_about = _family_member_named(tracker, _last_started_with(tracker, "appointments_form"))
         if asked_about is not None:
             # "what does Tiny have booked": Tiny's, not the whole family's list.
             appts = [a for a in appts if a.patient_id == asked_about["id"]]

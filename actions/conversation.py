@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any, Dict, List, Optional, Text
+from typing import Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
@@ -224,17 +224,11 @@ _CANCEL_WORDS = re.compile(r"\bcancel", re.I)
 
 def _form_left_this_turn(tracker: Tracker) -> Optional[str]:
     """The form this message ended (rules deactivate it before action_stop_form), else None."""
-    ended = this_turn = False
     for event in reversed(tracker.events):
         if event.get("event") == "user":
-            if not ended:
-                return None
-            this_turn = True
-        elif event.get("event") == "active_loop":
-            if event.get("name") is None and not this_turn:
-                ended = True
-            elif event.get("name") and ended:
-                return event["name"]
+            return None
+        if event.get("event") == "active_loop" and event.get("name") is None:
+            return _form_just_left(tracker) or None
     return None
 
 

@@ -31,7 +31,7 @@ from actions.form_retries import RetryLimitedFormValidation
 from actions.notifications import notify_staff
 from actions.practice import get_practice_system
 from actions.practice.clinic import lunch_break, opening_hours
-from actions.practice.matching import e164_phone
+from actions.practice.matching import e164_phone, phone_in
 from actions.practice.port import HANDOFF_CALLBACK, HANDOFF_LIVE, Handoff, NotFound
 from actions.verification import VerifiedFormValidation, is_sms, sms_sender_number
 from privacy.references import new_reference
@@ -146,17 +146,6 @@ def handoff_reason(tracker: Tracker) -> str:
     return "asked"
 
 
-def phone_in(text: str) -> Optional[str]:
-    """The first whole phone number in a message ("call me back at 312-555-0188"), E.164."""
-    import phonenumbers
-
-    for match in phonenumbers.PhoneNumberMatcher(text or "", "US", leniency=phonenumbers.Leniency.POSSIBLE):
-        number = e164_phone(match.raw_string)
-        if number is not None:
-            return number
-    return None
-
-
 class ActionHumanHandoff(Action):
     """Start the handoff: ask how to reach the patient (and when, outside hours). A number
     given with the request ("call me back at 312-555-0188") is not asked for again."""
@@ -181,9 +170,8 @@ class ActionHumanHandoff(Action):
                 text=f"Of course. The office is closed right now, so I'll ask the team to call "
                 f"you back. We open again {when_text(opens)}."
             )
-        given = [] if is_sms(tracker) else [
-            SlotSet("callback_phone", number)
-            for number in [phone_in((tracker.latest_message or {}).get("text") or "")] if number]
+        number = None if is_sms(tracker) else phone_in(tracker.latest_message.get("text") or "")
+        given = [SlotSet("callback_phone", number)] if number else []
         return reset_form_slots() + given + [
             SlotSet("handoff_reason", reason),
             FollowupAction("handoff_form"),

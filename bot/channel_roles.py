@@ -22,6 +22,8 @@ handbook is never quoted to a patient.
 import re
 from typing import Any, Dict, List, Optional
 
+from bot.rasa_components import built_on_first_use
+
 STAFF_ROLE = "staff"
 STAFF_COMMAND = "staff_command"
 STAFF_FAQ = "staff_faq"
@@ -105,10 +107,5 @@ def _build_rasa_component() -> type:
     return ChannelRoleIntents
 
 
-def __getattr__(name: str) -> Any:
-    # Built on first use by Rasa, so the action server can import the helpers above cheaply.
-    if name == "ChannelRoleIntents":
-        component = _build_rasa_component()
-        globals()["ChannelRoleIntents"] = component
-        return component
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Built on first use by Rasa (bot/rasa_components.py).
+__getattr__ = built_on_first_use(globals(), "ChannelRoleIntents", _build_rasa_component)

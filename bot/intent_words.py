@@ -27,6 +27,7 @@ names, so a medicine the file does not list ("i'm out of my ramipril") still rea
 import re
 from typing import Any, Dict, List, Optional
 
+from bot.rasa_components import built_on_first_use, put_intent_first
 from bot.settings import load_content
 
 BARE_ANSWER = "inform"
@@ -160,7 +161,7 @@ def _build_rasa_component() -> type:
     from rasa.engine.recipes.default_recipe import DefaultV1Recipe
     from rasa.engine.storage.resource import Resource
     from rasa.engine.storage.storage import ModelStorage
-    from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, TEXT
+    from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, TEXT
     from rasa.shared.nlu.training_data.message import Message
 
     @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
@@ -175,20 +176,12 @@ def _build_rasa_component() -> type:
                 intent = dict(message.get(INTENT) or {})
                 wanted = checked_intent(message.get(TEXT), intent.get(INTENT_NAME_KEY))
                 if wanted != intent.get(INTENT_NAME_KEY):
-                    intent[INTENT_NAME_KEY] = wanted
-                    message.set(INTENT, intent, add_to_output=True)
-                    ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != wanted]
-                    message.set(INTENT_RANKING_KEY, [dict(intent)] + ranking, add_to_output=True)
+                    put_intent_first(message, {**intent, INTENT_NAME_KEY: wanted})
             return messages
 
     IntentWordsCheck.__qualname__ = "IntentWordsCheck"
     return IntentWordsCheck
 
 
-def __getattr__(name: str) -> Any:
-    # Built on first use by Rasa, so tests can import the helpers above cheaply.
-    if name == "IntentWordsCheck":
-        component = _build_rasa_component()
-        globals()["IntentWordsCheck"] = component
-        return component
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Built on first use by Rasa (bot/rasa_components.py).
+__getattr__ = built_on_first_use(globals(), "IntentWordsCheck", _build_rasa_component)

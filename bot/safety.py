@@ -31,6 +31,7 @@ import yaml
 
 from bot import self_harm_model
 from bot.channel_roles import is_staff_message
+from bot.rasa_components import built_on_first_use, put_intent_first
 
 logger = logging.getLogger(__name__)
 
@@ -520,27 +521,21 @@ def _build_rasa_component() -> type:
             # on patient messages, flagged ordinary staff questions too: patterns only there.
             from_staff = is_staff_message(message.get(METADATA))
             try:
-                found = detect_emergency(text, load_lexicon(self.content_path),
-                                         second_opinion=False if from_staff else None)
+                lexicon = load_lexicon(self.content_path)
+                found = detect_emergency(text, lexicon, second_opinion=False if from_staff else None)
             except Exception:  # noqa: BLE001 -- a bug here must not drop the message
                 logger.exception("Emergency detector failed; message left to the classifier.")
                 return
             if found is None:
                 demoted = demote_unconfirmed_emergency(message.get(INTENT), message.get(INTENT_RANKING_KEY))
-                if not from_staff and load_lexicon(self.content_path).is_spanish_sentence(text):
+                if not from_staff and lexicon.is_spanish_sentence(text):
                     # No Spanish dialogue yet, and the classifier reads Spanish as whatever it
                     # resembles ("no hablo inglés" as "no"): the fallback answers in Spanish.
                     demoted = {INTENT_NAME_KEY: "nlu_fallback", PREDICTED_CONFIDENCE_KEY: 1.0}
                 if demoted is not None:
                     message.set(INTENT, demoted, add_to_output=True)
                 return
-            intent = {INTENT_NAME_KEY: EMERGENCY_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
-            ranking = [
-                item for item in (message.get(INTENT_RANKING_KEY) or [])
-                if item.get(INTENT_NAME_KEY) != EMERGENCY_INTENT
-            ]
-            message.set(INTENT, intent, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, [dict(intent)] + ranking, add_to_output=True)
+            put_intent_first(message, {INTENT_NAME_KEY: EMERGENCY_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0})
             entities = [
                 entity for entity in (message.get(ENTITIES) or [])
                 if entity.get("entity") != CATEGORY_ENTITY
@@ -587,9 +582,5 @@ def demote_unconfirmed_emergency(intent: Optional[Dict[str, Any]], ranking: Opti
     return {"name": "nlu_fallback", "confidence": 1.0 - (intent.get("confidence") or 0.0)}
 
 
-def __getattr__(name: str) -> Any:
-    if name == "EmergencyInterrupt":
-        component = _build_rasa_component()
-        globals()["EmergencyInterrupt"] = component
-        return component
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Built on first use by Rasa (bot/rasa_components.py).
+__getattr__ = built_on_first_use(globals(), "EmergencyInterrupt", _build_rasa_component)

@@ -67,3 +67,12 @@ def e164_phone(phone: str, region: str = "US") -> Optional[str]:
     if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_in(text: str, region: str = "US") -> Optional[str]:
+    """The first whole phone number in a message ("call me back at 312-555-0188"), E.164."""
+    for match in phonenumbers.PhoneNumberMatcher(text or "", region, leniency=phonenumbers.Leniency.POSSIBLE):
+        number = e164_phone(match.raw_string, region)
+        if number is not None:
+            return number
+    return None
