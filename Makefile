@@ -90,6 +90,13 @@ widget-size: $(STAMP)
 browser-deps:
 	cd tests/browser && npm ci --no-audit --no-fund
 
+# `make test` installs the browser-test packages itself when npm is there (a fresh clone has
+# none, and under CI=true the browser tests fail rather than skip without them).
+BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
+$(BROWSER_DEPS): tests/browser/package-lock.json
+	@if command -v npm >/dev/null; then cd tests/browser && npm ci --no-audit --no-fund; \
+	else echo "npm not found: the widget browser tests will skip (CI installs it: .ci/run)"; fi
+
 # Staff review queue for refill requests: `make staff-refills` lists pending ones;
 # `make staff-refills ARGS='approve RX-XXXXX'` (or deny, needs-appointment) decides.
 staff-refills: $(STAMP)
@@ -102,7 +109,7 @@ bench: $(STAMP) $(MODEL)
 	$(PY) -m tests.bench.run
 
 # Everything that must pass. pytest's "no tests ran" (exit 5) is a failure here too.
-test: validate $(MODEL)
+test: validate $(MODEL) $(BROWSER_DEPS)
 	$(PY) -m pytest -q tests -p no:cacheprovider
 	$(MAKE) --no-print-directory test-stories eval-nlu eval-safety eval-phi eval-ai-use widget-size leak-test
 
